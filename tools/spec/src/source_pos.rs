@@ -1,0 +1,31 @@
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A place in a file a person can jump to: `path:line:column` (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePos {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl SourcePos {
+    /// Position of byte `offset` in `text`.
+    pub fn at_offset(path: &Path, text: &str, offset: usize) -> Self {
+        let offset = offset.min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        SourcePos {
+            path: path.to_path_buf(),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for SourcePos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
