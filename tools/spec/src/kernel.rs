@@ -413,6 +413,17 @@ impl KernelRange {
         })
     }
 
+    /// A range whose min lies above its max (the manifest refuses these).
+    pub fn is_empty(&self) -> bool {
+        match (&self.min, &self.max) {
+            (Some(min), Some(max)) => {
+                let n = min.0.len().min(max.0.len());
+                min.0[..n] > max.0[..n]
+            }
+            _ => false,
+        }
+    }
+
     pub fn is_unbounded(&self) -> bool {
         self.min.is_none() && self.max.is_none()
     }
@@ -424,6 +435,9 @@ impl KernelRange {
     pub fn dkms_regex(&self) -> Option<String> {
         if self.is_unbounded() {
             return None;
+        }
+        if self.is_empty() {
+            return Some("^$.".to_string()); // matches nothing
         }
         let empty = Vec::new();
         let min = self.min.as_ref().map_or(&empty, |b| &b.0);
@@ -464,7 +478,7 @@ fn component(i: usize, min: &[u64], max: &[u64], lo_tight: bool, hi_tight: bool)
             tail(i, min, max, true, hi_next && Some(lo) == hi)?
         ));
     }
-    if hi_next && Some(lo) != hi {
+    if hi_next && !(lo_next && Some(lo) == hi) {
         alternatives.push(format!(
             "{}{}",
             hi.unwrap(),

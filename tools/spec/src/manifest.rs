@@ -415,13 +415,10 @@ impl Manifest {
             min: bound(&raw.kernels.min)?,
             max: bound(&raw.kernels.max)?,
         };
-        if let (Some(min), Some(max)) = (&kernels.min, &kernels.max) {
-            // Compare at the shorter precision: min 6.8.3, max 6.8 is fine.
-            let n = min.parts().len().min(max.parts().len());
-            if min.parts()[..n] > max.parts()[..n] {
-                let span = raw.kernels.min.as_ref().unwrap().span();
-                return c.err(span, format!("kernel range min {min} is above max {max}"));
-            }
+        if kernels.is_empty() {
+            // Compared at the shorter precision: min 6.8.3, max 6.8 is fine.
+            let span = raw.kernels.min.as_ref().unwrap().span();
+            return c.err(span, format!("kernel range min {} is above max {}", kernels.min.as_ref().unwrap(), kernels.max.as_ref().unwrap()));
         }
 
         let boot_span = raw.boot.as_ref().map_or(0..0, |b| b.span());
