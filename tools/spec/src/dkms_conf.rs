@@ -111,12 +111,14 @@ impl DkmsConf {
         while i < lines.len() {
             let start = i + 1;
             let mut logical = lines[i].to_string();
+            let mut quote_spans_lines = false;
             // A quoted value may span lines; so may a trailing backslash.
             while (logical.ends_with('\\') || open_quote(&logical)) && i + 1 < lines.len() {
                 if logical.ends_with('\\') {
                     logical.pop();
                 } else {
                     logical.push('\n');
+                    quote_spans_lines = true;
                 }
                 i += 1;
                 logical.push_str(lines[i]);
@@ -133,12 +135,11 @@ impl DkmsConf {
                     index,
                     value,
                 }),
-                Some(Err(message)) => {
-                    return Err(DkmsConfError {
-                        line: start,
-                        message,
-                    })
+                Some(Err(message)) if quote_spans_lines => {
+                    let message = format!("unterminated quote: the value opened here runs on to line {i} ({message})");
+                    return Err(DkmsConfError { line: start, message });
                 }
+                Some(Err(message)) => return Err(DkmsConfError { line: start, message }),
                 None => conf.other_lines.push((start, trimmed.to_string())),
             }
         }

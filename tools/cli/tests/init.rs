@@ -1,0 +1,100 @@
+//! `kmodfarm init`, run as a user would: the real binary in a temp dir.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn kmodfarm(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kmodfarm")).args(args).current_dir(dir).env("DEBFULLNAME", "Ada Admin").env("DEBEMAIL", "ada@fleet.example").output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A DKMS source tree as vendors ship them: two modules, one in a subdirectory.
+pub const MULTI_MODULE_CONF: &str = r#"# dkms.conf for the snapper driver
+PACKAGE_NAME="snapper"
+PACKAGE_VERSION="3.1.4"
+BUILT_MODULE_NAME[0]="snapper"
+BUILT_MODULE_LOCATION[0]="src/"
+DEST_MODULE_LOCATION[0]="/kernel/drivers/block"
+BUILT_MODULE_NAME[1]="snapper_cow"
+BUILT_MODULE_LOCATION[1]="cow"
+DEST_MODULE_LOCATION[1]="/updates/dkms"
+MAKE[0]="make -C src KVER=${kernelver} KDIR=${kernel_source_dir} && make -C cow KDIR=${kernel_source_dir}"
+PRE_BUILD="configure ${kernelver}"
+BUILD_EXCLUSIVE_KERNEL_MIN="5.15"
+BUILD_EXCLUSIVE_KERNEL_MAX="6.8.999999"
+REMAKE_INITRD=yes
+CLEAN="make clean"
+AUTOINSTALL="yes"
+"#;
+
+fn dkms_tree(root: &Path) -> std::path::PathBuf {
+    let tree = root.join("snapper-3.1.4");
+    std::fs::create_dir_all(tree.join("src")).unwrap();
+    std::fs::create_dir_all(tree.join("cow")).unwrap();
+    std::fs::write(tree.join("dkms.conf"), MULTI_MODULE_CONF).unwrap();
+    std::fs::write(tree.join("src/snapper.c"), "MODULE_LICENSE(\"GPL v2\");\n").unwrap();
+    std::fs::write(tree.join("configure"), "#!/bin/sh\n").unwrap();
+    tree
+}
+
+#[test]
+fn init_scaffolds_a_manifest_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("my_sensor");
+    std::fs::create_dir(&proj).unwrap();
+    let out = kmodfarm(&proj, &["init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let manifest = kmodfarm_spec::Manifest::load(&proj.join("kmodfarm.toml")).unwrap();
+    assert_eq!(manifest.package.name, "my-sensor", "package names cannot hold '_'");
+    assert_eq!(manifest.modules[0].name, "my_sensor");
+    assert_eq!(manifest.package.maintainer, "Ada Admin <ada@fleet.example>");
+
+    let again = kmodfarm(&proj, &["init"]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already exists; pass --force"), "{}", text(&again));
+}
+
+#[test]
+fn init_from_imports_a_multi_module_dkms_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dkms_tree(dir.path());
+    let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let notes = text(&out);
+    assert!(notes.contains("REMAKE_INITRD=yes became [boot] initramfs"), "{notes}");
+    assert!(notes.contains("CLEAN was dropped"), "{notes}");
+
+    let m = kmodfarm_spec::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
+    assert_eq!(m.package.name, "snapper");
+    assert_eq!(m.package.version, "3.1.4");
+    assert_eq!(m.package.license, "GPL-2.0-only", "read from MODULE_LICENSE");
+    assert_eq!(m.source_dir, Path::new("."));
+    let modules: Vec<(&str, &str, &str)> = m.modules.iter().map(|x| (x.name.as_str(), x.location.as_str(), x.dest.as_str())).collect();
+    assert_eq!(modules, [("snapper", "src", "/kernel/drivers/block"), ("snapper_cow", "cow", "/updates/dkms")]);
+    assert_eq!(m.build.command.as_deref(), Some("make -C src KVER=${kernelver} KDIR=${kernel_source_dir} && make -C cow KDIR=${kernel_source_dir}"));
+    assert_eq!(m.build.pre_build.as_deref(), Some("configure ${kernelver}"));
+    assert_eq!(m.kernels.min.as_ref().unwrap().to_string(), "5.15");
+    assert_eq!(m.kernels.max.as_ref().unwrap().to_string(), "6.8");
+    assert_eq!(m.boot.initramfs, ["snapper", "snapper_cow"]);
+}
+
+#[test]
+fn init_from_a_broken_dkms_conf_names_the_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dkms_tree(dir.path());
+    std::fs::write(tree.join("dkms.conf"), MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"3.1.4")).unwrap();
+    let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("dkms.conf: line 3: unterminated quote"), "{}", text(&out));
+    assert!(!tree.join("kmodfarm.toml").exists());
+
+    std::fs::write(tree.join("dkms.conf"), MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"3.1-4\"")).unwrap();
+    let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("version '3.1-4'"), "{}", text(&out));
+    assert!(!tree.join("kmodfarm.toml").exists());
+    assert_eq!(std::fs::read_dir(&tree).unwrap().count(), 4, "no temp file left behind");
+}
