@@ -204,8 +204,11 @@ fn open_quote(s: &str) -> bool {
     single || double
 }
 
+/// (name, array index, value) of one assignment.
+type Parsed = (String, Option<usize>, String);
+
 /// `NAME=value` or `NAME[3]=value`. None: not an assignment at all.
-fn parse_assignment(line: &str) -> Option<Result<(String, Option<usize>, String), String>> {
+fn parse_assignment(line: &str) -> Option<Result<Parsed, String>> {
     let eq = line.find('=')?;
     let lhs = &line[..eq];
     let (name, index) = match lhs.split_once('[') {

@@ -1,0 +1,82 @@
+//! Every rendered shell script passes Debian's shellcheck (the real binary).
+//! RPM scriptlets are bodies; rpm runs them with /bin/sh, so they are checked
+//! with that interpreter line added.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use kmodfarm_render::RenderedFile;
+
+fn is_shell(f: &RenderedFile) -> bool {
+    f.contents.starts_with("#!/bin/sh") || f.name.starts_with("rpm/")
+}
+
+fn shellcheck(f: &RenderedFile) -> Result<(), String> {
+    let script = if f.contents.starts_with("#!") {
+        f.contents.clone()
+    } else {
+        format!("#!/bin/sh\n{}", f.contents)
+    };
+    let mut child = Command::new("shellcheck")
+        .args(["--shell=sh", "--severity=style", "--format=gcc", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run shellcheck ({e}); it is required: apt-get install shellcheck")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}:\n{}{}",
+            f.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn check_all(files: &[RenderedFile]) -> usize {
+    let scripts: Vec<&RenderedFile> = files.iter().filter(|f| is_shell(f)).collect();
+    let failures: Vec<String> = scripts.iter().filter_map(|f| shellcheck(f).err()).collect();
+    assert!(
+        failures.is_empty(),
+        "shellcheck findings:\n{}",
+        failures.join("\n")
+    );
+    scripts.len()
+}
+
+#[test]
+fn rendered_scripts_pass_shellcheck() {
+    let dir = tempfile::tempdir().unwrap();
+    let checked = check_all(&common::render(&common::example_manifest()))
+        + check_all(&common::render(&common::second_manifest(dir.path())));
+    // postinst, prerm, postrm, 3 scriptlets, kmodfarm-dkms, kmodfarm-prebuild,
+    // 3 kernel hooks, for each manifest.
+    assert_eq!(checked, 2 * 11);
+}
+
+#[test]
+fn shellcheck_finds_problems_in_a_bad_script() {
+    // The check above could pass by never looking; this one must fail.
+    let bad = RenderedFile {
+        name: "bad".into(),
+        install_path: None,
+        mode: 0o755,
+        contents: "#!/bin/sh\nrm -rf $1/*\n".into(),
+        template: "none".into(),
+    };
+    assert!(shellcheck(&bad).is_err());
+}
