@@ -36,6 +36,22 @@ struct Cli {
 enum Command {
     /// Write a kmodfarm.toml: a fresh one, or imported from an existing DKMS tree.
     Init(cmd::init::Args),
+    /// List the kernels of the target distros in the manifest's range, from their package indexes.
+    Kernels(cmd::kernels::Args),
+    /// Render dkms.conf, package scripts, kernel hooks and boot files from the templates.
+    Render(cmd::render::Args),
+    /// Check the manifest, the templates and the dkms.conf they render (or any dkms.conf).
+    Lint(cmd::lint::Args),
+    /// Write the <name>-dkms .deb/.rpm, and prebuilt per-kernel packages from a build's output.
+    Package(cmd::package::Args),
+    /// Build roots: make the per-distro root file systems builds run in.
+    Image(cmd::image::Args),
+    /// Build the module for every kernel of the matrix, in parallel containers.
+    Build(cmd::build::Args),
+    /// Print the build matrix as a CI job matrix or a Kubernetes Indexed Job.
+    Matrix(cmd::matrix::Args),
+    /// Combine the outputs of sharded builds into one.
+    Merge(cmd::merge::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +62,14 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, args),
+        Command::Kernels(args) => cmd::kernels::run(&ctx, args),
+        Command::Image(args) => cmd::image::run(&ctx, args),
+        Command::Build(args) => cmd::build::run(&ctx, args),
+        Command::Matrix(args) => cmd::matrix::run(&ctx, args),
+        Command::Merge(args) => cmd::merge::run(&ctx, args),
+        Command::Render(args) => cmd::render::run(&ctx, args),
+        Command::Lint(args) => cmd::lint::run(&ctx, args),
+        Command::Package(args) => cmd::package::run(&ctx, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -98,3 +98,36 @@ fn init_from_a_broken_dkms_conf_names_the_line_and_writes_nothing() {
     assert!(!tree.join("kmodfarm.toml").exists());
     assert_eq!(std::fs::read_dir(&tree).unwrap().count(), 4, "no temp file left behind");
 }
+
+/// init --from, then render: the rendered dkms.conf says what the imported
+/// one said, except for what kmodfarm changes on purpose (and says so).
+#[test]
+fn init_from_then_render_gives_back_an_equivalent_dkms_conf() {
+    use kmodfarm_spec::dkms_conf::DkmsConf;
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dkms_tree(dir.path());
+    let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = kmodfarm(dir.path(), &["-m", "snapper-3.1.4/kmodfarm.toml", "render", "--out", "rendered"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let original = DkmsConf::parse(MULTI_MODULE_CONF).unwrap().semantics();
+    let rendered_text = std::fs::read_to_string(dir.path().join("rendered/dkms.conf")).unwrap();
+    let rendered = DkmsConf::parse(&rendered_text).unwrap().semantics();
+    for (key, value) in &original {
+        match key.as_str() {
+            // Deprecated in DKMS 3: dropped, with a note (REMAKE_INITRD became [boot] initramfs).
+            "CLEAN" | "REMAKE_INITRD" => assert!(!rendered.contains_key(key), "{key} must not be rendered"),
+            // The original step still runs, behind kmodfarm's input checks.
+            "PRE_BUILD" => {
+                assert_eq!(rendered[key], "kmodfarm-prebuild ${kernelver}");
+                let prebuild = std::fs::read_to_string(dir.path().join("rendered/kmodfarm-prebuild")).unwrap();
+                assert!(prebuild.trim_end().ends_with("exec \"./configure\" \"${kernelver}\""), "{prebuild}");
+            }
+            "BUILT_MODULE_LOCATION[0]" => assert_eq!(rendered[key], "src", "trailing slash normalised"),
+            _ => assert_eq!(rendered.get(key), Some(value), "{key} differs in\n{rendered_text}"),
+        }
+    }
+    assert!(rendered.contains_key("BUILD_EXCLUSIVE_KERNEL"), "the regex is added for DKMS < 3.0.11");
+    assert!(tree.join("kmodfarm.toml").exists());
+}

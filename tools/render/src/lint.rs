@@ -109,7 +109,10 @@ fn lint_source_tree(manifest: &Manifest, f: &mut Findings) {
         );
         return;
     }
-    if !tree.join("Makefile").is_file() && !tree.join("Kbuild").is_file() {
+    // kbuild's default command builds the tree's top level; a custom command
+    // (MAKE) may build subdirectories, and then the top level needs neither.
+    let default_command = manifest.build.command.is_none();
+    if default_command && !tree.join("Makefile").is_file() && !tree.join("Kbuild").is_file() {
         f.error(
             at("dir"),
             format!(

@@ -2,7 +2,15 @@ use std::path::PathBuf;
 
 use kmodfarm_spec::{DistroSet, Manifest};
 
+pub mod build;
+pub mod image;
 pub mod init;
+pub mod kernels;
+pub mod lint;
+pub mod matrix;
+pub mod merge;
+pub mod package;
+pub mod render;
 
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

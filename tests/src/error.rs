@@ -1,0 +1,56 @@
+use std::io;
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a harness step failed. Every variant names the file, command or
+/// thing involved, so a failing test says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+
+    #[error("`{tool}` is not installed; the tests need it (apt-get install {package}; see scripts/test-deps.txt)")]
+    MissingTool {
+        tool: &'static str,
+        package: &'static str,
+    },
+
+    #[error("cannot start `{command}`: {source}")]
+    Spawn { command: String, source: io::Error },
+
+    #[error("`{command}` failed ({status})\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stdout: String,
+        stderr: String,
+    },
+
+    #[error("{path}:{line}: {why}")]
+    BadSources {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+
+    #[error("no Debian apt source found in {searched}: the tests fetch packages through this machine's apt sources")]
+    NoDebianSources { searched: String },
+
+    #[error("no apt source of this machine can be rewritten for suite '{suite}'")]
+    NoSourcesForSuite { suite: String },
+
+    #[error("no linux-headers-<release>-amd64 package of series {series} in {suite}'s package lists ({lists})")]
+    NoHeaders {
+        series: String,
+        suite: String,
+        lists: PathBuf,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

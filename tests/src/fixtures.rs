@@ -1,0 +1,46 @@
+//! Roots shared by several test files, made once per machine (cached) and
+//! once per test process (memoised).
+
+use std::sync::OnceLock;
+
+use kmodfarm_spec::KernelRelease;
+
+use crate::apt_index::{newest_headers, AptIndex};
+use crate::root::{DebianRoot, PreparedRoot};
+
+/// A Debian 12 root with DKMS, a compiler and the headers of two kernels,
+/// one per Debian 12 kernel line.
+#[derive(Debug)]
+pub struct Bookworm {
+    pub root: PreparedRoot,
+    /// The newest 6.1 kernel the archive has (class_create(owner, name)).
+    pub k61: KernelRelease,
+    /// The newest 6.12 kernel the archive has (class_create(name)).
+    pub k612: KernelRelease,
+}
+
+/// Packages the DKMS tests need besides the kernel headers.
+pub const DKMS_PACKAGES: &[&str] = &["dkms", "build-essential", "kmod"];
+
+/// The shared Debian 12 DKMS root. Panics, saying why, when it cannot be
+/// made (no mmdebstrap, no network to the archive, not root...): the tests
+/// that need it must fail rather than skip.
+pub fn bookworm() -> &'static Bookworm {
+    static ROOT: OnceLock<Bookworm> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let make = || -> crate::Result<Bookworm> {
+            let index = AptIndex::updated("bookworm")?;
+            let k61 = newest_headers(&index, "6.1")?;
+            let k612 = newest_headers(&index, "6.12")?;
+            let root = DebianRoot::new("bookworm")
+                .packages(DKMS_PACKAGES.iter().copied())
+                .packages([
+                    format!("linux-headers-{k61}"),
+                    format!("linux-headers-{k612}"),
+                ])
+                .ensure()?;
+            Ok(Bookworm { root, k61, k612 })
+        };
+        make().unwrap_or_else(|e| panic!("cannot make the Debian 12 test root: {e}"))
+    })
+}

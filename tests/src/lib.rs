@@ -1,0 +1,47 @@
+//! kmodfarm's integration test harness.
+//!
+//! The tests run the real `kmodfarm` binary and real Debian tools (dkms,
+//! dpkg, apt) inside a Debian root file system, so nothing is mocked:
+//!
+//! - [`kmodfarm_bin`]: the built `kmodfarm` binary.
+//! - [`AptSources`] / [`apt_sources`]: this machine's Debian apt sources,
+//!   rewritten for another suite. Mirrors are configuration: the harness
+//!   never names one itself.
+//! - [`AptIndex`] / [`newest_headers`]: a suite's package lists fetched with
+//!   those sources, to choose kernels the archive has today.
+//! - [`DebianRoot`]: a root file system made by mmdebstrap, cached between
+//!   runs and shared by parallel tests.
+//! - [`Sandbox`]: one test's private, writable view of a root, entered with
+//!   bwrap.
+//! - [`BootImage`]: a sandbox's kernel and a busybox initramfs with its
+//!   modules, booted under QEMU to load them for real.
+//! - [`fixtures`]: ready-made roots shared by several test files.
+//! - [`ModuleCopy`] / [`Rendered`]: the example module, edited copies of its
+//!   manifest, and `kmodfarm render`'s output installed into a sandbox.
+//!
+//! Fallible steps return [`Error`], whose message carries the command and
+//! its output; tests `expect()` them. Missing prerequisites (mmdebstrap,
+//! bwrap, the archive) are errors, never skips.
+
+mod apt_index;
+mod apt_sources;
+mod bin;
+mod cache;
+mod error;
+mod example;
+pub mod fixtures;
+mod process;
+mod qemu;
+mod root;
+mod sandbox;
+
+pub use apt_index::{newest_headers, AptIndex};
+pub use apt_sources::{apt_sources, AptSource, AptSources};
+pub use bin::{kmodfarm, kmodfarm_bin, module_dir, repo_root};
+pub use cache::cache_dir;
+pub use error::{Error, Result};
+pub use example::{ModuleCopy, Rendered};
+pub use process::Output;
+pub use qemu::BootImage;
+pub use root::{DebianRoot, PreparedRoot};
+pub use sandbox::{Bind, Sandbox, SandboxBackend};

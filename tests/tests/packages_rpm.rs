@@ -1,0 +1,233 @@
+//! Issue 3, "Must show": the .rpm packages' scriptlets, run in the Debian 12
+//! test root against real DKMS, do what the .deb scripts do. The payload is
+//! unpacked by the real rpm (`rpm --root DIR -i --nodeps --noscripts` on
+//! the host, modes as declared), copied into the sandbox, and each
+//! scriptlet run with its recorded interpreter and the argument rpm gives
+//! it ($1: instances left), in rpm's order: %post on install; %preun, file
+//! removal, %postun on erase.
+//!
+//! Needs root, mmdebstrap, bwrap, rpm and the Debian 12 test root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kmodfarm_spec::KernelRelease;
+use kmodfarm_tests::{fixtures, kmodfarm, module_dir, Sandbox};
+
+fn host(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn package_rpms(out: &Path, extra: &[&str]) -> Vec<PathBuf> {
+    let mut args = vec![
+        "-m".to_string(),
+        module_dir().join("kmodfarm.toml").display().to_string(),
+        "package".into(),
+        "--format".into(),
+        "rpm".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    kmodfarm(&args).expect("kmodfarm runs").expect_ok();
+    let mut rpms: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .collect();
+    rpms.sort();
+    rpms
+}
+
+/// An .rpm unpacked by rpm itself, its file list and its scriptlets.
+struct Unpacked {
+    root: tempfile::TempDir,
+    files: Vec<String>,
+    rpm: PathBuf,
+}
+
+impl Unpacked {
+    fn new(rpm: &Path) -> Unpacked {
+        let root = tempfile::tempdir().unwrap();
+        host(
+            Command::new("rpm")
+                .arg("--root")
+                .arg(root.path())
+                .arg("--initdb"),
+        );
+        host(
+            Command::new("rpm")
+                .arg("--root")
+                .arg(root.path())
+                .args(["-i", "--nodeps", "--noscripts"])
+                .arg(rpm),
+        );
+        let files = host(Command::new("rpm").arg("-qpl").arg(rpm))
+            .lines()
+            .map(str::to_string)
+            .collect();
+        Unpacked {
+            root,
+            files,
+            rpm: rpm.to_path_buf(),
+        }
+    }
+
+    /// Copies every regular file of the package into the sandbox.
+    fn install_files(&self, sandbox: &Sandbox) {
+        for file in &self.files {
+            let on_host = self.root.path().join(file.trim_start_matches('/'));
+            if on_host.is_file() {
+                sandbox.copy_in(&on_host, file).expect("file copied in");
+            }
+        }
+    }
+
+    /// What rpm -e does to the files: they go, deepest first.
+    fn remove_files(&self, sandbox: &Sandbox) {
+        let mut paths = self.files.clone();
+        paths.sort_by(|a, b| b.cmp(a));
+        for path in paths {
+            sandbox.sh_ok(&format!("if [ -d '{path}' ]; then rmdir '{path}' 2>/dev/null || true; else rm -f '{path}'; fi"));
+        }
+    }
+
+    /// Runs the scriptlet `tag` (POSTIN, PREUN, POSTUN) with argument `arg`.
+    fn scriptlet(&self, sandbox: &Sandbox, tag: &str, arg: &str) -> String {
+        let body = host(
+            Command::new("rpm")
+                .args(["-qp", "--qf", &format!("%{{{tag}}}")])
+                .arg(&self.rpm),
+        );
+        let prog = host(
+            Command::new("rpm")
+                .args(["-qp", "--qf", &format!("%{{{tag}PROG}}")])
+                .arg(&self.rpm),
+        );
+        assert_eq!(prog.trim(), "/bin/sh", "{tag} interpreter");
+        let guest = format!("/root/scriptlet-{tag}");
+        sandbox.write_file(&guest, body.as_bytes(), 0o755).unwrap();
+        sandbox.run_ok(&[prog.trim(), &guest, arg]).combined()
+    }
+}
+
+fn dkms_status(sandbox: &Sandbox, kernel: &KernelRelease) -> Vec<String> {
+    let out = sandbox.run_ok(&["dkms", "status", "-m", "kmfdemo"]);
+    out.stdout
+        .lines()
+        .filter(|l| l.contains(&format!(", {kernel},")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn rpm_scriptlets_register_build_hand_over_and_remove_like_the_debs() {
+    let root = fixtures::bookworm();
+    let kernel = &root.k612;
+    let out = tempfile::tempdir().unwrap();
+    let rpms = package_rpms(&out.path().join("dkms"), &[]);
+    let dkms_rpm = rpms
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kmfdemo-dkms-")
+        })
+        .expect("the -dkms rpm");
+    let dkms = Unpacked::new(dkms_rpm);
+    let sandbox = Sandbox::new(&root.root).expect("a sandbox over the Debian 12 root");
+
+    // Install: files, then %post 1 — DKMS builds for both kernels.
+    dkms.install_files(&sandbox);
+    let said = dkms.scriptlet(&sandbox, "POSTIN", "1");
+    for k in [&root.k61, &root.k612] {
+        assert_eq!(
+            dkms_status(&sandbox, k),
+            [format!("kmfdemo/1.0.0, {k}, x86_64: installed")],
+            "%post did not build for {k}:\n{said}"
+        );
+    }
+
+    // A prebuilt kmod rpm for the 6.12 kernel: its %post takes the kernel
+    // from DKMS; erasing it (%postun 0) hands the kernel back.
+    let ko_zst = out.path().join("kmfdemo.ko.zst");
+    std::fs::write(&ko_zst, zstd_frame()).unwrap();
+    let prebuilt_rpms = package_rpms(
+        &out.path().join("prebuilt"),
+        &[
+            "--ko",
+            &ko_zst.display().to_string(),
+            "--kernel",
+            kernel.as_str(),
+        ],
+    );
+    let kmod_rpm = prebuilt_rpms
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("kmod-kmfdemo-")
+        })
+        .expect("the kmod rpm");
+    let kmod = Unpacked::new(kmod_rpm);
+    kmod.install_files(&sandbox);
+    let said = kmod.scriptlet(&sandbox, "POSTIN", "1");
+    assert!(
+        said.contains(&format!("removing the DKMS build of 1.0.0 for {kernel}")),
+        "{said}"
+    );
+    assert!(
+        !dkms_status(&sandbox, kernel)
+            .iter()
+            .any(|l| l.ends_with("installed")),
+        "{said}"
+    );
+    kmod.remove_files(&sandbox);
+    let said = kmod.scriptlet(&sandbox, "POSTUN", "0");
+    assert!(
+        said.contains(&format!("handing kernel {kernel} back to DKMS")),
+        "{said}"
+    );
+    assert_eq!(
+        dkms_status(&sandbox, kernel),
+        [format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")],
+        "%postun did not hand {kernel} back:\n{said}"
+    );
+
+    // Erase the -dkms rpm: %preun 0, files go, %postun 0 — nothing left.
+    let said = dkms.scriptlet(&sandbox, "PREUN", "0");
+    dkms.remove_files(&sandbox);
+    let said = said + &dkms.scriptlet(&sandbox, "POSTUN", "0");
+    let left = sandbox.sh_ok(
+        "ls -d /var/lib/dkms/kmfdemo /usr/src/kmfdemo-* 2>/dev/null || true; find /lib/modules -name 'kmfdemo*'",
+    );
+    assert_eq!(left.stdout.trim(), "", "left after erase:\n{left}\n{said}");
+}
+
+/// A valid, tiny zstd frame: the kmod rpm's payload is not loaded here,
+/// only installed and removed, so its contents do not matter.
+fn zstd_frame() -> Vec<u8> {
+    let out = Command::new("zstd")
+        .args(["-q", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"payload")?;
+            c.wait_with_output()
+        })
+        .expect("zstd on the host");
+    out.stdout
+}

@@ -1,0 +1,33 @@
+//! kmodfarm's build stage: from a kernel matrix to verified, compressed
+//! modules with a record each.
+//!
+//! Plan, then act:
+//! - [`plan`]: pure: matrix entries → jobs or skips, shards, cache keys.
+//! - [`ci`]: pure: CI job matrices (GitHub, GitLab) and a Kubernetes Indexed Job.
+//! - [`image`] + [`sources`]: the per-distro build roots (mmdebstrap).
+//! - [`headers`]: a kernel's header packages, downloaded and unpacked once.
+//! - [`runtime`]: where a compile runs: bwrap, podman, docker or the host.
+//! - [`job`]: one kernel: compile, verify, sign, compress, record.
+//! - [`schedule`]: up to N jobs at once, with progress [`events`].
+//! - [`report`] and [`merge`]: JUnit/JSON reports, joining shard outputs.
+//!
+//! Nothing here prints.
+
+pub mod cache_dir;
+pub mod ci;
+pub mod compress;
+pub mod error;
+pub mod events;
+pub mod headers;
+pub mod image;
+pub mod job;
+pub mod merge;
+pub mod plan;
+pub mod process;
+pub mod report;
+pub mod runtime;
+pub mod schedule;
+pub mod source;
+pub mod sources;
+
+pub use error::{BuildError, Result};

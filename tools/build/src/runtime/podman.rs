@@ -1,0 +1,231 @@
+//! podman (and docker, which takes the same arguments): the build root
+//! imported as an image (`podman import`), so containers run exactly the
+//! files bwrap would. The header layer is bound in piece by piece where
+//! the root lacks it (see [`layer_mounts`]). On this kind of host podman
+//! needs runc (crun refuses the cgroup layout) and explicit ulimits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{RunSpec, Runtime, RuntimeKind};
+use crate::error::{BuildError, Result};
+use crate::image::RootInfo;
+use crate::process::{describe, on_path, run, run_ok, Finished};
+
+pub struct Podman {
+    program: &'static str,
+}
+
+/// `localhost/kmodfarm-root:<root id>`.
+pub fn image_name(root: &RootInfo) -> String {
+    format!("localhost/kmodfarm-root:{}", root.id)
+}
+
+impl Podman {
+    pub fn detect() -> Result<Podman> {
+        let unusable = |why: String| BuildError::RuntimeUnavailable {
+            runtime: "podman".into(),
+            why,
+        };
+        if !on_path("podman") {
+            return Err(unusable(
+                "podman not found on PATH (install podman and runc)".into(),
+            ));
+        }
+        let probe = run(
+            Command::new("podman").args(["info", "--format", "{{.Host.OCIRuntime.Name}}"]),
+            "podman",
+        )?;
+        if !probe.success {
+            return Err(unusable(format!(
+                "`podman info` failed: {}",
+                probe.output.trim()
+            )));
+        }
+        Ok(Podman { program: "podman" })
+    }
+
+    pub(super) fn with_program(program: &'static str) -> Podman {
+        Podman { program }
+    }
+
+    fn base_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
+        if self.program == "podman" {
+            args.extend(["--runtime", "runc"].map(String::from));
+        }
+        args.extend(
+            [
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1000:1000",
+            ]
+            .map(String::from),
+        );
+        args
+    }
+}
+
+/// Imports `root` into podman unless the image exists; returns its name.
+pub fn ensure_image(root: &RootInfo) -> Result<String> {
+    ensure_image_with("podman", root)
+}
+
+fn ensure_image_with(program: &str, root: &RootInfo) -> Result<String> {
+    let name = image_name(root);
+    let exists = run(
+        Command::new(program).args(["image", "exists", &name]),
+        program,
+    )?;
+    if exists.success {
+        return Ok(name);
+    }
+    let mut tar = Command::new("tar");
+    tar.arg("-C")
+        .arg(&root.path)
+        .args(["--numeric-owner", "-cf", "-", "."]);
+    let mut child = tar
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|source| BuildError::Spawn {
+            program: "tar".into(),
+            package: "tar".into(),
+            source,
+        })?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut import = Command::new(program);
+    import.args(["import", "-", &name]).stdin(stdout);
+    let result = run_ok(&mut import, program);
+    let _ = child.wait();
+    result?;
+    Ok(name)
+}
+
+/// (host, guest) binds that lay `layer` over `root`: an entry the root
+/// lacks is bound whole; a directory both have is descended into. The
+/// result is the header tree's own top directories (/usr/src/linux-…,
+/// /usr/lib/linux-kbuild-…, /usr/lib/modules/K), not one bind per file.
+pub fn layer_mounts(layer: &Path, root: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    walk(layer, root, Path::new("/"), &mut out);
+    out
+}
+
+fn walk(layer: &Path, root: &Path, rel: &Path, out: &mut Vec<(PathBuf, String)>) {
+    let Ok(entries) = std::fs::read_dir(layer.join(rel.strip_prefix("/").unwrap_or(rel))) else {
+        return;
+    };
+    let mut names: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    names.sort();
+    for name in names {
+        let guest = rel.join(&name);
+        let inside = guest.strip_prefix("/").unwrap_or(&guest);
+        let host = layer.join(inside);
+        let in_root = root.join(inside);
+        let both_dirs = host.is_dir() && !host.is_symlink() && in_root.is_dir();
+        if both_dirs {
+            walk(layer, root, &guest, out);
+        } else {
+            out.push((host, guest.display().to_string()));
+        }
+    }
+}
+
+impl Runtime for Podman {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Podman
+    }
+
+    fn prepare_root(&self, root: &RootInfo) -> Result<()> {
+        ensure_image_with(self.program, root).map(drop)
+    }
+
+    fn run(&self, root: &RootInfo, spec: &RunSpec) -> Result<Finished> {
+        let mut args = self.base_args();
+        if !spec.network {
+            args.extend(["--network", "none"].map(String::from));
+        }
+        args.extend(
+            [
+                "-e",
+                "HOME=/tmp",
+                "-e",
+                "LANG=C.UTF-8",
+                "-e",
+                "DEBIAN_FRONTEND=noninteractive",
+            ]
+            .map(String::from),
+        );
+        for (name, value) in &spec.env {
+            args.extend(["-e".into(), format!("{name}={value}")]);
+        }
+        for bind in &spec.binds {
+            let mode = if bind.writable { "rw" } else { "ro" };
+            args.extend([
+                "-v".into(),
+                format!("{}:{}:{mode}", bind.host.display(), bind.guest),
+            ]);
+        }
+        if let Some(headers) = spec.headers {
+            for (host, guest) in layer_mounts(headers, &root.path) {
+                args.extend(["-v".into(), format!("{}:{guest}:ro", host.display())]);
+            }
+        }
+        args.extend([
+            image_name(root),
+            "sh".into(),
+            "-ec".into(),
+            spec.script.into(),
+        ]);
+        let mut cmd = Command::new(self.program);
+        cmd.args(&args);
+        let done = run(&mut cmd, self.program)?;
+        if !done.success && done.output.contains("Error: ") && done.status.contains("125") {
+            return Err(BuildError::Command {
+                command: describe(&cmd),
+                status: done.status,
+                output: done.output,
+            });
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_is_bound_at_the_first_directories_the_root_lacks() {
+        let root = tempfile::tempdir().unwrap();
+        let layer = tempfile::tempdir().unwrap();
+        for dir in ["usr/src", "usr/lib/x86_64-linux-gnu"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        for dir in [
+            "usr/src/linux-headers-6.1.0-41-amd64/include",
+            "usr/src/linux-headers-6.1.0-41-common",
+            "usr/lib/linux-kbuild-6.1/scripts",
+            "usr/lib/modules/6.1.0-41-amd64",
+        ] {
+            std::fs::create_dir_all(layer.path().join(dir)).unwrap();
+        }
+        let mounts: Vec<String> = layer_mounts(layer.path(), root.path())
+            .into_iter()
+            .map(|(_, g)| g)
+            .collect();
+        assert_eq!(
+            mounts,
+            [
+                "/usr/lib/linux-kbuild-6.1",
+                "/usr/lib/modules",
+                "/usr/src/linux-headers-6.1.0-41-amd64",
+                "/usr/src/linux-headers-6.1.0-41-common"
+            ]
+        );
+    }
+}

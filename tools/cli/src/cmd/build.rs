@@ -1,0 +1,193 @@
+//! `kmodfarm build`: the module for every kernel of a matrix, in parallel
+//! containers, with a live display on a terminal and plain lines in CI, a
+//! final table, and JSON / JUnit reports.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use kmodfarm_build::events::Event;
+use kmodfarm_build::plan::{self, Shard};
+use kmodfarm_build::runtime::{self, RuntimeKind};
+use kmodfarm_build::schedule::{self, Options};
+use kmodfarm_build::{cache_dir, report};
+use kmodfarm_spec::record::MatrixEntry;
+
+use super::{Context, Result};
+
+/// Where the matrix comes from (shared with `kmodfarm matrix`).
+#[derive(clap::Args)]
+pub struct MatrixArgs {
+    /// Kernel to build for, as DISTRO:RELEASE, or RELEASE with one --distro (repeatable).
+    #[arg(long = "kernel", value_name = "[DISTRO:]RELEASE")]
+    kernels: Vec<String>,
+    /// A matrix as JSON: the list `kmodfarm kernels --json` prints.
+    #[arg(long, value_name = "FILE")]
+    matrix: Option<PathBuf>,
+    /// Only these distros of the matrix; the distro of bare --kernel releases (repeatable).
+    #[arg(long = "distro", value_name = "ID")]
+    distro_filter: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    matrix: MatrixArgs,
+    /// Builds at once [default: the number of cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Where builds run [default: podman if it works, else bwrap, else the host].
+    #[arg(long, value_name = "podman|docker|bwrap|host")]
+    runtime: Option<RuntimeKind>,
+    /// Build only shard I of N of the matrix (1-based), e.g. 2/3.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Output directory: <distro>/<arch>/<kernel>/<module>.ko.zst, record.json, build.log.
+    #[arg(long, short = 'o', value_name = "DIR", default_value = "kmodfarm-out")]
+    out: PathBuf,
+    /// Cache of roots, headers and built modules [default: $KMODFARM_CACHE or ~/.cache/kmodfarm].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Archive root for roots that must be made [default: this host's apt sources].
+    #[arg(long, value_name = "URL")]
+    mirror: Option<String>,
+    /// Directory of the host's deb822 apt sources.
+    #[arg(long, value_name = "DIR", default_value = "/etc/apt/sources.list.d")]
+    apt_sources: PathBuf,
+    /// Print the plan (jobs and skips) and build nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// With --dry-run: the plan as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write every record (a JSON list of build records) here.
+    #[arg(long, value_name = "FILE")]
+    report_json: Option<PathBuf>,
+    /// Write a JUnit XML report here (a test case per kernel).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Exit 0 even when kernels failed (the reports still say so).
+    #[arg(long)]
+    exit_zero_on_failure: bool,
+}
+
+impl MatrixArgs {
+    /// The matrix from --matrix and --kernel, filtered by --distro.
+    pub fn entries(&self, set: &kmodfarm_spec::DistroSet) -> Result<Vec<MatrixEntry>> {
+        matrix(self, set)
+    }
+}
+
+fn matrix(args: &MatrixArgs, set: &kmodfarm_spec::DistroSet) -> Result<Vec<MatrixEntry>> {
+    let mut entries: Vec<MatrixEntry> = Vec::new();
+    if let Some(path) = &args.matrix {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let parsed: Vec<MatrixEntry> = serde_json::from_str(&text).map_err(|e| format!("{}: not a matrix (a JSON list of entries as `kmodfarm kernels --json` prints): {e}", path.display()))?;
+        entries.extend(parsed);
+    }
+    let default = match args.distro_filter.as_slice() {
+        [one] => Some(one.as_str()),
+        _ => None,
+    };
+    entries.extend(plan::entries_from_kernels(set, default, &args.kernels)?);
+    for id in &args.distro_filter {
+        plan::find_distro(set, id)?;
+    }
+    if !args.distro_filter.is_empty() {
+        entries.retain(|e| args.distro_filter.contains(&e.distro));
+    }
+    if entries.is_empty() {
+        return Err("no kernels to build: give --kernel DISTRO:RELEASE, or --matrix FILE from `kmodfarm kernels --json`".into());
+    }
+    Ok(entries)
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result {
+    let manifest = ctx.load_manifest()?;
+    let set = ctx.distro_set()?;
+    let entries = args.matrix.entries(&set)?;
+    let plan = plan::plan(&manifest, &set, &entries, args.shard)?;
+    if args.dry_run {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            for job in &plan.jobs {
+                println!("build  {}  ({}, {})", job.entry.key(), job.compiler, job.products.iter().map(|p| p.artifact.as_str()).collect::<Vec<_>>().join(" "));
+            }
+            for skip in &plan.skips {
+                println!("skip   {}  {}", skip.entry.key(), skip.reason);
+            }
+        }
+        return Ok(());
+    }
+
+    let tty = std::io::stderr().is_terminal();
+    let warn = |message: String| eprintln!("warning: {message}");
+    let runtime = runtime::select(args.runtime, &warn)?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = tty.then(|| {
+        let bar = ProgressBar::new(plan.jobs.len() as u64 * manifest.modules.len() as u64);
+        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").expect("valid template"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let bar_lock = Mutex::new(());
+    let events = |event: Event<'_>| {
+        let _guard = bar_lock.lock();
+        let line = match &event {
+            Event::Planned { jobs: n, skips } => format!("{n} kernel(s) to build, {skips} skipped, {} at once, runtime {:?}", jobs, runtime.kind()),
+            Event::Root { distro, root_id, making: true } => format!("{distro}: making root {root_id} (mmdebstrap, a few minutes)"),
+            Event::Root { distro, root_id, making: false } => format!("{distro}: root {root_id}"),
+            Event::FetchingHeaders { key } => format!("{key}: fetching headers"),
+            Event::Started { key } => format!("{key}: building"),
+            Event::Finished { record } => {
+                if let Some(bar) = &bar {
+                    if !matches!(record.outcome, kmodfarm_spec::record::BuildOutcome::Skipped { .. }) {
+                        bar.inc(1);
+                    }
+                }
+                format!("{}/{}/{} {}: {}", record.distro, record.arch, record.kernel_release, record.module, report::status(&record.outcome))
+            }
+            Event::Warning { message } => format!("warning: {message}"),
+        };
+        match &bar {
+            Some(bar) => {
+                bar.set_message(line.clone());
+                if matches!(event, Event::Finished { .. } | Event::Root { .. } | Event::Warning { .. }) {
+                    bar.println(line);
+                }
+            }
+            None => eprintln!("{line}"),
+        }
+    };
+    let options = Options {
+        jobs,
+        runtime: runtime.as_ref(),
+        cache: args.cache_dir.clone().unwrap_or_else(cache_dir::default_cache_dir),
+        out: args.out.clone(),
+        mirror: args.mirror.clone(),
+        apt_sources: args.apt_sources.clone(),
+    };
+    let records = schedule::execute(&plan, &manifest, &set, &options, &events)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    print!("{}", report::table(&records));
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, serde_json::to_string_pretty(&records)?).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        let suite = format!("{} {}", manifest.package.name, manifest.package.version);
+        std::fs::write(path, report::junit(&suite, &records)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let failed: Vec<String> = records
+        .iter()
+        .filter(|r| matches!(r.outcome, kmodfarm_spec::record::BuildOutcome::Failed { .. }))
+        .map(|r| format!("{}/{}", r.distro, r.kernel_release))
+        .collect();
+    if !failed.is_empty() && !args.exit_zero_on_failure {
+        return Err(format!("{} kernel build(s) failed: {}", failed.len(), failed.join(", ")).into());
+    }
+    Ok(())
+}
