@@ -89,6 +89,9 @@ impl AptIndex {
             format!("Dir::Cache={}", d("cache")),
             "APT::Architectures=amd64".to_string(),
             "Acquire::Languages=none".to_string(),
+            // The cache is usually under root's 0700 home, where apt's
+            // _apt download user cannot write.
+            "APT::Sandbox::User=root".to_string(),
         ] {
             cmd.arg("-o").arg(option);
         }
@@ -115,14 +118,22 @@ impl AptIndex {
 }
 
 /// The newest kernel release of `series` ("6.1", "6.12") whose plain
-/// `linux-headers-<release>-amd64` package `index` lists (not -cloud or -rt).
-pub fn newest_headers(index: &AptIndex, series: &str) -> Result<KernelRelease> {
-    let names = index.package_names("linux-headers-")?;
-    newest_in_series(&names, series).ok_or_else(|| Error::NoHeaders {
-        series: series.to_string(),
-        suite: index.suite().to_string(),
-        lists: index.lists_dir(),
-    })
+/// `linux-headers-<release>-amd64` package `suite` has today (not -cloud or
+/// -rt), from the suite's package lists (see [`AptIndex::updated`]).
+pub fn newest_headers(series: &str, suite: &str) -> Result<KernelRelease> {
+    AptIndex::updated(suite)?.newest_headers(series)
+}
+
+impl AptIndex {
+    /// [`newest_headers`] from these lists.
+    pub fn newest_headers(&self, series: &str) -> Result<KernelRelease> {
+        let names = self.package_names("linux-headers-")?;
+        newest_in_series(&names, series).ok_or_else(|| Error::NoHeaders {
+            series: series.to_string(),
+            suite: self.suite().to_string(),
+            lists: self.lists_dir(),
+        })
+    }
 }
 
 /// The pure part of [`newest_headers`]: choose among package names.

@@ -16,6 +16,9 @@ pub enum Error {
         package: &'static str,
     },
 
+    #[error("{what} needs root (the test suite runs as root, as CI does)")]
+    NotRoot { what: &'static str },
+
     #[error("cannot start `{command}`: {source}")]
     Spawn { command: String, source: io::Error },
 

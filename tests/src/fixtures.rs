@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use kmodfarm_spec::KernelRelease;
 
-use crate::apt_index::{newest_headers, AptIndex};
+use crate::apt_index::AptIndex;
 use crate::root::{DebianRoot, PreparedRoot};
 
 /// A Debian 12 root with DKMS, a compiler and the headers of two kernels,
@@ -30,8 +30,8 @@ pub fn bookworm() -> &'static Bookworm {
     ROOT.get_or_init(|| {
         let make = || -> crate::Result<Bookworm> {
             let index = AptIndex::updated("bookworm")?;
-            let k61 = newest_headers(&index, "6.1")?;
-            let k612 = newest_headers(&index, "6.12")?;
+            let k61 = index.newest_headers("6.1")?;
+            let k612 = index.newest_headers("6.12")?;
             let root = DebianRoot::new("bookworm")
                 .packages(DKMS_PACKAGES.iter().copied())
                 .packages([

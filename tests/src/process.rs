@@ -116,3 +116,18 @@ pub(crate) fn require_tool(tool: &'static str, package: &'static str) -> Result<
         Err(Error::MissingTool { tool, package })
     }
 }
+
+/// Fails with [`Error::NotRoot`] unless this process runs as root: making
+/// roots (mmdebstrap's root mode) and mounting sandboxes need it.
+pub(crate) fn require_root(what: &'static str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
+    if uid == 0 {
+        Ok(())
+    } else {
+        Err(Error::NotRoot { what })
+    }
+}

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::apt_sources::apt_sources;
 use crate::cache::{cache_dir, remove_if_present, CacheLock};
 use crate::error::{Error, Result};
-use crate::process::{capture, require_tool};
+use crate::process::{capture, require_root, require_tool};
 
 /// What a root should contain: a suite and the packages to add to
 /// mmdebstrap's `apt` variant (Essential packages plus apt).
@@ -74,6 +74,7 @@ impl DebianRoot {
     /// never leaves a half-made root behind to be used.
     pub fn ensure(&self) -> Result<PreparedRoot> {
         require_tool("mmdebstrap", "mmdebstrap")?;
+        require_root("making a Debian root file system with mmdebstrap")?;
         let sources = apt_sources(&self.suite)?.to_deb822();
         let path = cache_dir().join(self.cache_key(&sources));
         let _lock = CacheLock::acquire(&path)?;

@@ -138,22 +138,23 @@ impl Sandbox {
             ),
             SandboxBackend::KernelOverlay => {
                 let mut cmd = Command::new("unshare");
-                let mount = format!(
-                    "mount -t overlay kmodfarm-sandbox -o lowerdir={},upperdir={},workdir={} {} && exec bwrap \"$@\"",
-                    self.lower.display(),
-                    s.join("upper").display(),
-                    s.join("work").display(),
-                    merged.display()
-                );
+                // Paths go in as arguments, so no quoting can go wrong.
+                let mount = "mount -t overlay kmodfarm-sandbox \
+                    -o \"lowerdir=$1,upperdir=$2,workdir=$3\" \"$4\" \
+                    && shift 4 && exec bwrap \"$@\"";
                 cmd.args([
                     "--mount",
                     "--propagation",
                     "private",
                     "sh",
                     "-c",
-                    &mount,
+                    mount,
                     "sh",
-                ]);
+                ])
+                .arg(&self.lower)
+                .arg(s.join("upper"))
+                .arg(s.join("work"))
+                .arg(&merged);
                 (
                     cmd,
                     vec!["--bind".into(), merged.display().to_string(), "/".into()],

@@ -24,6 +24,21 @@ pub fn status(outcome: &BuildOutcome) -> &'static str {
     }
 }
 
+/// A reason on one line: its first line, and its last when it has more
+/// (where tools put the error itself: apt's `E: …`).
+fn note(reason: &str) -> String {
+    let lines: Vec<&str> = reason
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.as_slice() {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [first, .., last] => format!("{first} … {last}"),
+    }
+}
+
 pub fn rows(records: &[BuildRecord]) -> Vec<Row> {
     records
         .iter()
@@ -34,7 +49,7 @@ pub fn rows(records: &[BuildRecord]) -> Vec<Row> {
                     String::new(),
                 ),
                 BuildOutcome::Failed { reason, .. } | BuildOutcome::Skipped { reason } => {
-                    ("-".into(), reason.lines().next().unwrap_or("").to_string())
+                    ("-".into(), note(reason))
                 }
             };
             Row {
@@ -62,10 +77,12 @@ pub fn table(records: &[BuildRecord]) -> String {
         "kernel", "result", "time", "size"
     );
     for r in rows {
-        out.push_str(&format!(
-            "{:<width$}  {:<7}  {:>7}  {:>10}  {}\n",
+        let line = format!(
+            "{:<width$}  {:<7}  {:>7}  {:>10}  {}",
             r.kernel, r.result, r.time, r.size, r.note
-        ));
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }

@@ -127,7 +127,16 @@ fn stage_rpm(spec: &PackageSpec, top: &Path) -> PathBuf {
         stage.display()
     );
     for f in &spec.files {
-        let _ = writeln!(text, "{}{}", if f.conffile { "%config(noreplace) " } else { "" }, f.path);
+        let _ = writeln!(
+            text,
+            "{}{}",
+            if f.conffile {
+                "%config(noreplace) "
+            } else {
+                ""
+            },
+            f.path
+        );
     }
     for s in &spec.scripts {
         let tag = match s.kind {
@@ -143,7 +152,9 @@ fn stage_rpm(spec: &PackageSpec, top: &Path) -> PathBuf {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed:\n{}",
@@ -194,8 +205,14 @@ fn main() {
     }
     let (ours, native) = (median(ours), median(native));
     println!("module/ -dkms .deb + .rpm, median of {ROUNDS} rounds, same run:");
-    println!("  kmodfarm (render + plan + write both):   {:>8.1} ms", ours.as_secs_f64() * 1e3);
-    println!("  dpkg-deb --build + rpmbuild -bb (staged): {:>8.1} ms", native.as_secs_f64() * 1e3);
+    println!(
+        "  kmodfarm (render + plan + write both):   {:>8.1} ms",
+        ours.as_secs_f64() * 1e3
+    );
+    println!(
+        "  dpkg-deb --build + rpmbuild -bb (staged): {:>8.1} ms",
+        native.as_secs_f64() * 1e3
+    );
     println!(
         "  ratio native / kmodfarm: {:.1}x",
         native.as_secs_f64() / ours.as_secs_f64()

@@ -16,7 +16,7 @@ pub fn files(package: &str, meta: &PackageMeta, source_date: u64) -> Vec<FileEnt
         FileEntry {
             path: format!("{doc}/copyright"),
             mode: 0o644,
-            data: FileData::inline(copyright(meta)),
+            data: FileData::inline(copyright(meta, source_date)),
             conffile: false,
         },
         FileEntry {
@@ -28,8 +28,10 @@ pub fn files(package: &str, meta: &PackageMeta, source_date: u64) -> Vec<FileEnt
     ]
 }
 
-/// A machine-readable copyright file (DEP-5).
-fn copyright(meta: &PackageMeta) -> String {
+/// A machine-readable copyright file (DEP-5). The manifest names no
+/// copyright year, so the year of the package's source date stands in
+/// (a notice with a year is what lintian and readers look for).
+fn copyright(meta: &PackageMeta, source_date: u64) -> String {
     let mut text = format!(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
          Upstream-Name: {}\n",
@@ -39,8 +41,10 @@ fn copyright(meta: &PackageMeta) -> String {
         text.push_str(&format!("Source: {home}\n"));
     }
     text.push_str(&format!(
-        "\nFiles: *\nCopyright: {}\nLicense: {}\n",
-        meta.maintainer, meta.license
+        "\nFiles: *\nCopyright: {} {}\nLicense: {}\n",
+        civil_from_days((source_date / 86_400) as i64).0,
+        meta.maintainer,
+        meta.license
     ));
     match common_license(&meta.license) {
         Some(file) => text.push_str(&format!(

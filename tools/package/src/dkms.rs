@@ -93,7 +93,10 @@ pub fn plan_dkms(input: &DkmsInputs) -> Result<PackageSpec> {
         directories.insert(src.clone());
         directories.extend(input.tree.dirs.iter().map(|d| format!("{src}/{d}")));
         let helper_dir = format!("/usr/lib/{name}");
-        if files.iter().any(|f| f.path.starts_with(&format!("{helper_dir}/"))) {
+        if files
+            .iter()
+            .any(|f| f.path.starts_with(&format!("{helper_dir}/")))
+        {
             directories.insert(helper_dir);
         }
     }
@@ -140,7 +143,11 @@ fn dependencies(format: Format, distro: &Distro) -> Vec<Dependency> {
             // The distro's own meta package first; the others keep one
             // package installable on Debian and Ubuntu alike.
             let mut headers = vec![meta];
-            for other in ["linux-headers-amd64", "linux-headers-generic", "linux-headers"] {
+            for other in [
+                "linux-headers-amd64",
+                "linux-headers-generic",
+                "linux-headers",
+            ] {
                 if !headers.iter().any(|h| h == other) {
                     headers.push(other.into());
                 }

@@ -23,7 +23,9 @@ pub enum PackageError {
     NoSourceTree { path: PathBuf },
     #[error("the rendered files lack '{name}', which the {package} package needs")]
     MissingRendered { name: String, package: String },
-    #[error("rendered file '{name}' has no install path and is not one kmodfarm knows where to put")]
+    #[error(
+        "rendered file '{name}' has no install path and is not one kmodfarm knows where to put"
+    )]
     UnplacedRendered { name: String },
     #[error("two files would be installed at {path}")]
     DuplicatePath { path: String },

@@ -16,7 +16,11 @@ use crate::spec::{Format, PackageSpec};
 /// Writes `spec` to `out_dir/<its file name>` and returns that path.
 /// `key` signs .rpm files; .deb files are never signed individually (the
 /// apt repository is).
-pub fn write_package(spec: &PackageSpec, out_dir: &Path, key: Option<&SigningKey>) -> Result<PathBuf> {
+pub fn write_package(
+    spec: &PackageSpec,
+    out_dir: &Path,
+    key: Option<&SigningKey>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(out_dir).map_err(|source| PackageError::OutDir {
         path: out_dir.to_path_buf(),
         source,

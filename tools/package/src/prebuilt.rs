@@ -35,10 +35,10 @@ use std::path::{Path, PathBuf};
 use kmodfarm_spec::record::{prebuilt_package_name, BuildOutcome, BuildRecord};
 use kmodfarm_spec::{Distro, KernelRelease, Manifest, PackageFamily};
 
+use crate::debian_docs;
 use crate::dkms::{check_unique, SHELL};
 use crate::error::{PackageError, Result};
 use crate::spec::{Dependency, FileData, FileEntry, Format, PackageSpec, Script, ScriptKind};
-use crate::debian_docs;
 
 /// One built module file for one kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +245,11 @@ fn scripts(format: Format, name: &str, kernel: &str) -> Vec<Script> {
 /// for one distro and the manifest's modules. A kernel directory holding a
 /// build record (`*.json`) that says the build failed or was skipped is
 /// left out; any other kernel directory must hold every module.
-pub fn scan_prebuilt(dir: &Path, manifest: &Manifest, distro: &Distro) -> Result<Vec<PrebuiltKernel>> {
+pub fn scan_prebuilt(
+    dir: &Path,
+    manifest: &Manifest,
+    distro: &Distro,
+) -> Result<Vec<PrebuiltKernel>> {
     let arch_dir = dir.join(&distro.id).join(&distro.arch);
     let read = |path: &Path| {
         std::fs::read_dir(path).map_err(|source| PackageError::Read {
@@ -261,7 +265,11 @@ pub fn scan_prebuilt(dir: &Path, manifest: &Manifest, distro: &Distro) -> Result
 
     let mut kernels = Vec::new();
     for kdir in kernel_dirs {
-        let raw = kdir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let raw = kdir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let kernel = KernelRelease::parse(&raw).map_err(|e| PackageError::Prebuilt {
             path: kdir.clone(),
             message: e.to_string(),
@@ -282,7 +290,10 @@ pub fn scan_prebuilt(dir: &Path, manifest: &Manifest, distro: &Distro) -> Result
             let Some(path) = found else {
                 return Err(PackageError::Prebuilt {
                     path: kdir.clone(),
-                    message: format!("no {}.ko.zst (or .ko.xz/.ko) for module '{}'", m.name, m.name),
+                    message: format!(
+                        "no {}.ko.zst (or .ko.xz/.ko) for module '{}'",
+                        m.name, m.name
+                    ),
                 });
             };
             let size = std::fs::metadata(&path)

@@ -47,7 +47,11 @@ impl SigningKey {
 
 /// Writes `spec` as an .rpm to `out`, signed when `key` is given.
 pub fn write_rpm(spec: &PackageSpec, key: Option<&SigningKey>, mut out: impl Write) -> Result<()> {
-    assert_eq!(spec.format, Format::Rpm, "write_rpm needs a spec planned for .rpm");
+    assert_eq!(
+        spec.format,
+        Format::Rpm,
+        "write_rpm needs a spec planned for .rpm"
+    );
     let rpm_err = |source: rpm::Error| PackageError::Rpm {
         package: spec.name.clone(),
         source: Box::new(source),
@@ -110,7 +114,8 @@ pub fn write_rpm(spec: &PackageSpec, key: Option<&SigningKey>, mut out: impl Wri
     }
 
     for script in &spec.scripts {
-        let scriptlet = rpm::Scriptlet::new(script.body.clone()).prog(vec![script.interpreter.clone()]);
+        let scriptlet =
+            rpm::Scriptlet::new(script.body.clone()).prog(vec![script.interpreter.clone()]);
         match script.kind {
             ScriptKind::PostInstall => b.post_install_script(scriptlet),
             ScriptKind::PreRemove => b.pre_uninstall_script(scriptlet),

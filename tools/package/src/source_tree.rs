@@ -27,7 +27,12 @@ const VCS: &[&str] = &[
 /// Top-level files kmodfarm generates or reads itself: a dkms.conf already in
 /// the tree would be replaced by the rendered one, the manifest is not
 /// source, and kmodfarm-out/ holds our own output.
-const OURS: &[&str] = &["dkms.conf", "kmodfarm.toml", "kmodfarm-prebuild", "kmodfarm-out"];
+const OURS: &[&str] = &[
+    "dkms.conf",
+    "kmodfarm.toml",
+    "kmodfarm-prebuild",
+    "kmodfarm-out",
+];
 
 /// kbuild products of an earlier in-tree build. They are host- and
 /// kernel-specific and would turn an Architecture: all package into one
@@ -36,7 +41,12 @@ fn is_build_product(name: &str) -> bool {
     const SUFFIXES: &[&str] = &[
         ".o", ".ko", ".ko.zst", ".ko.xz", ".ko.gz", ".mod", ".mod.c", ".a", ".cmd",
     ];
-    const NAMES: &[&str] = &["Module.symvers", "modules.order", ".tmp_versions", ".cache.mk"];
+    const NAMES: &[&str] = &[
+        "Module.symvers",
+        "modules.order",
+        ".tmp_versions",
+        ".cache.mk",
+    ];
     NAMES.contains(&name) || SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 

@@ -32,7 +32,10 @@ fn a_build_script_missing_from_the_tree_is_named() {
     let msg = err.to_string();
     assert!(matches!(err, PackageError::MissingScript { .. }), "{msg}");
     assert!(msg.contains("kmodfarm.toml"), "{msg}");
-    assert!(msg.contains(&p.src().join("configure").display().to_string()), "{msg}");
+    assert!(
+        msg.contains(&p.src().join("configure").display().to_string()),
+        "{msg}"
+    );
     assert!(msg.contains("configure --quiet"), "{msg}");
 }
 
@@ -40,11 +43,17 @@ fn a_build_script_missing_from_the_tree_is_named() {
 fn a_fifo_in_the_tree_is_named() {
     let p = project();
     let fifo = p.src().join("include/pipe");
-    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(status.success());
     let err = SourceTree::of_manifest(&reload(&p)).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains(&fifo.display().to_string()) && msg.contains("FIFO"), "{msg}");
+    assert!(
+        msg.contains(&fifo.display().to_string()) && msg.contains("FIFO"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -55,7 +64,10 @@ fn a_dangling_symlink_in_the_tree_is_named() {
     let err = SourceTree::of_manifest(&reload(&p)).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, PackageError::DanglingSymlink { .. }), "{msg}");
-    assert!(msg.contains(&link.display().to_string()) && msg.contains("does-not-exist.h"), "{msg}");
+    assert!(
+        msg.contains(&link.display().to_string()) && msg.contains("does-not-exist.h"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -64,7 +76,10 @@ fn a_symlink_to_a_regular_file_is_packaged_as_its_contents() {
     symlink("kmftest.c", p.src().join("alias.c")).unwrap();
     let tree = SourceTree::of_manifest(&reload(&p)).unwrap();
     let alias = tree.files.iter().find(|f| f.rel == "alias.c").unwrap();
-    assert_eq!(alias.size, std::fs::metadata(p.src().join("kmftest.c")).unwrap().len());
+    assert_eq!(
+        alias.size,
+        std::fs::metadata(p.src().join("kmftest.c")).unwrap().len()
+    );
 }
 
 #[test]
@@ -79,7 +94,11 @@ fn an_output_directory_under_a_regular_file_is_named() {
         assert!(matches!(err, PackageError::OutDir { .. }), "{msg}");
         assert!(msg.contains(&out.display().to_string()), "{msg}");
     }
-    assert_eq!(std::fs::read(&file).unwrap(), b"", "the file in the way was changed");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"",
+        "the file in the way was changed"
+    );
 }
 
 /// A file that disappears between planning and writing fails the write
@@ -94,7 +113,10 @@ fn a_failed_write_leaves_nothing_behind() {
         std::fs::remove_file(&vanished).unwrap();
         std::fs::create_dir_all(p.out()).unwrap();
         let err = write_package(&spec, &p.out(), None).unwrap_err();
-        assert!(err.to_string().contains(&vanished.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&vanished.display().to_string()),
+            "{err}"
+        );
         assert_no_package_files(&p.out());
     }
 }
@@ -110,5 +132,8 @@ fn a_failed_write_keeps_the_previous_package_intact() {
     std::fs::remove_file(p.src().join("Makefile")).unwrap();
     write_package(&spec, &p.out(), None).unwrap_err();
     assert_eq!(std::fs::read(&first).unwrap(), before);
-    assert_eq!(entries(&p.out()), [first.file_name().unwrap().to_string_lossy()]);
+    assert_eq!(
+        entries(&p.out()),
+        [first.file_name().unwrap().to_string_lossy()]
+    );
 }

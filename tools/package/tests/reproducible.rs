@@ -15,7 +15,10 @@ fn touch_all(p: &Project, when: SystemTime) {
     for entry in walkdir::WalkDir::new(p.src()) {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
-            let f = std::fs::File::options().append(true).open(entry.path()).unwrap();
+            let f = std::fs::File::options()
+                .append(true)
+                .open(entry.path())
+                .unwrap();
             f.set_modified(when).unwrap();
         }
     }
@@ -26,7 +29,10 @@ fn two_builds_in_different_places_are_byte_identical() {
     for format in [Format::Deb, Format::Rpm] {
         let a = project();
         let b = project();
-        touch_all(&a, SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000));
+        touch_all(
+            &a,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000),
+        );
         touch_all(&b, SystemTime::now());
         let kernel = match format {
             Format::Deb => KERNEL,
@@ -34,12 +40,18 @@ fn two_builds_in_different_places_are_byte_identical() {
         };
         for (spec_a, spec_b) in [
             (dkms_spec(&a, format), dkms_spec(&b, format)),
-            (prebuilt_spec(&a, format, kernel), prebuilt_spec(&b, format, kernel)),
+            (
+                prebuilt_spec(&a, format, kernel),
+                prebuilt_spec(&b, format, kernel),
+            ),
         ] {
             let first = write_package(&spec_a, &a.out(), None).unwrap();
             std::thread::sleep(Duration::from_millis(1100)); // a different second
             let second = write_package(&spec_b, &b.out(), None).unwrap();
-            let (x, y) = (std::fs::read(&first).unwrap(), std::fs::read(&second).unwrap());
+            let (x, y) = (
+                std::fs::read(&first).unwrap(),
+                std::fs::read(&second).unwrap(),
+            );
             assert!(
                 x == y,
                 "{} and {} differ (sizes {} and {})",
@@ -98,7 +110,9 @@ fn every_deb_header_carries_the_source_date_and_root() {
         assert_eq!((*mtime, *uid, *gid), (EPOCH, 0, 0), "ar member {name}");
         if name.ends_with(".tar.xz") {
             let mut tar = Vec::new();
-            liblzma::read::XzDecoder::new(&data[..]).read_to_end(&mut tar).unwrap();
+            liblzma::read::XzDecoder::new(&data[..])
+                .read_to_end(&mut tar)
+                .unwrap();
             let mut archive = tar::Archive::new(&tar[..]);
             let mut paths = Vec::new();
             for entry in archive.entries().unwrap() {
@@ -106,7 +120,11 @@ fn every_deb_header_carries_the_source_date_and_root() {
                 let h = entry.header();
                 let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
                 assert_eq!(h.mtime().unwrap(), EPOCH, "{name}: {path}");
-                assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0), "{name}: {path}");
+                assert_eq!(
+                    (h.uid().unwrap(), h.gid().unwrap()),
+                    (0, 0),
+                    "{name}: {path}"
+                );
                 assert_eq!(h.username().unwrap(), Some("root"), "{name}: {path}");
                 assert_eq!(h.groupname().unwrap(), Some("root"), "{name}: {path}");
                 assert!(path.starts_with("./"), "{name}: {path}");
@@ -114,7 +132,11 @@ fn every_deb_header_carries_the_source_date_and_root() {
             }
             // Sorted by path components: a directory, then what is in it.
             let key = |p: &String| -> Vec<String> {
-                p.trim_start_matches("./").split('/').filter(|c| !c.is_empty()).map(String::from).collect()
+                p.trim_start_matches("./")
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect()
             };
             let mut sorted = paths.clone();
             sorted.sort_by_key(key);
@@ -128,6 +150,8 @@ fn every_deb_header_carries_the_source_date_and_root() {
 fn rpm_build_time_is_the_source_date() {
     let p = project();
     let rpm = write_package(&dkms_spec(&p, Format::Rpm), &p.out(), None).unwrap();
-    let out = run(tool("rpm").args(["-qp", "--qf", "%{BUILDTIME} %{BUILDHOST}\n"]).arg(&rpm));
+    let out = run(tool("rpm")
+        .args(["-qp", "--qf", "%{BUILDTIME} %{BUILDHOST}\n"])
+        .arg(&rpm));
     assert_eq!(out.trim(), format!("{EPOCH} kmodfarm"));
 }

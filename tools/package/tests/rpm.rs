@@ -34,17 +34,25 @@ fn dkms_rpm_header_is_what_rpm_reads() {
         ("URL", "https://example.org/kmftest"),
     ] {
         assert!(
-            info.lines().any(|l| l.starts_with(tag) && l.split_once(':').map(|(_, v)| v.trim()) == Some(value)),
+            info.lines()
+                .any(|l| l.starts_with(tag)
+                    && l.split_once(':').map(|(_, v)| v.trim()) == Some(value)),
             "rpm -qpi has no '{tag}: {value}':\n{info}"
         );
     }
     assert!(info.contains("It has two paragraphs."), "{info}");
     // No host-specific data: no build host recorded.
-    assert!(!info.contains(&hostname()), "the build host leaked into the header:\n{info}");
+    assert!(
+        !info.contains(&hostname()),
+        "the build host leaked into the header:\n{info}"
+    );
 
     let requires = query(&rpm, &["--requires"]);
     for dep in ["dkms", "gcc", "make", "kernel-devel"] {
-        assert!(requires.lines().any(|l| l.trim() == dep), "no Requires {dep}:\n{requires}");
+        assert!(
+            requires.lines().any(|l| l.trim() == dep),
+            "no Requires {dep}:\n{requires}"
+        );
     }
     let provides = query(&rpm, &["--provides"]);
     assert!(provides.contains("kmftest-kmod = 2.1.0-1"), "{provides}");
@@ -56,7 +64,10 @@ fn dkms_rpm_header_is_what_rpm_reads() {
             "no {which} scriptlet with /bin/sh:\n{scripts}"
         );
     }
-    assert!(scripts.contains("/usr/lib/kmftest-dkms/kmodfarm-dkms configure"), "{scripts}");
+    assert!(
+        scripts.contains("/usr/lib/kmftest-dkms/kmodfarm-dkms configure"),
+        "{scripts}"
+    );
 }
 
 #[test]
@@ -72,10 +83,19 @@ fn dkms_rpm_files_modes_owners_and_times() {
         "/etc/kernel/postinst.d/kmftest-dkms",
         "/usr/lib/modules-load.d/kmftest.conf",
     ] {
-        assert!(list.lines().any(|l| l == path), "{path} not in rpm -qpl:\n{list}");
+        assert!(
+            list.lines().any(|l| l == path),
+            "{path} not in rpm -qpl:\n{list}"
+        );
     }
-    assert!(!list.contains("/usr/share/doc"), "Debian docs in the rpm:\n{list}");
-    assert!(!list.contains(".git") && !list.contains("kmftest.o"), "{list}");
+    assert!(
+        !list.contains("/usr/share/doc"),
+        "Debian docs in the rpm:\n{list}"
+    );
+    assert!(
+        !list.contains(".git") && !list.contains("kmftest.o"),
+        "{list}"
+    );
 
     let table = query(
         &rpm,
@@ -90,11 +110,16 @@ fn dkms_rpm_files_modes_owners_and_times() {
     };
     assert!(row("/usr/src/kmftest-2.1.0/configure").contains("-rwxr-xr-x root:root 1700000000"));
     assert!(row("/usr/src/kmftest-2.1.0/Makefile").contains("-rw-r--r-- root:root 1700000000"));
-    assert!(row("/usr/src/kmftest-2.1.0").starts_with("/usr/src/kmftest-2.1.0 drwxr-xr-x root:root"));
+    assert!(
+        row("/usr/src/kmftest-2.1.0").starts_with("/usr/src/kmftest-2.1.0 drwxr-xr-x root:root")
+    );
     assert!(row("/usr/src/kmftest-2.1.0/include").contains("drwxr-xr-x"));
     // Executable hooks are not %config in the rpm (see the writer).
     let hook = row("/etc/kernel/postinst.d/kmftest-dkms");
-    assert!(hook.contains("-rwxr-xr-x root:root") && !hook.ends_with(" c") && !hook.ends_with(" cn"), "{hook}");
+    assert!(
+        hook.contains("-rwxr-xr-x root:root") && !hook.ends_with(" c") && !hook.ends_with(" cn"),
+        "{hook}"
+    );
     for l in table.lines() {
         assert!(l.contains(" root:root 1700000000 "), "{l}");
     }
@@ -103,10 +128,17 @@ fn dkms_rpm_files_modes_owners_and_times() {
 #[test]
 fn rpm_k_accepts_the_digests() {
     let p = project();
-    for spec in [dkms_spec(&p, Format::Rpm), prebuilt_spec(&p, Format::Rpm, "5.14.0-503.40.1.el9_5.x86_64")] {
+    for spec in [
+        dkms_spec(&p, Format::Rpm),
+        prebuilt_spec(&p, Format::Rpm, "5.14.0-503.40.1.el9_5.x86_64"),
+    ] {
         let rpm = write_package(&spec, &p.out(), None).unwrap();
         let db = tempfile::tempdir().unwrap();
-        let out = run(tool("rpm").arg("--dbpath").arg(db.path()).arg("-K").arg(&rpm));
+        let out = run(tool("rpm")
+            .arg("--dbpath")
+            .arg(db.path())
+            .arg("-K")
+            .arg(&rpm));
         assert!(out.contains("digests OK"), "{out}");
     }
 }
@@ -121,12 +153,26 @@ fn prebuilt_rpm_requires_its_exact_kernel_and_runs_depmod() {
         format!("kmod-kmftest-{k}-2.1.0-1.x86_64.rpm")
     );
     let requires = query(&rpm, &["--requires"]);
-    assert!(requires.lines().any(|l| l.trim() == format!("kernel-uname-r = {k}")), "{requires}");
+    assert!(
+        requires
+            .lines()
+            .any(|l| l.trim() == format!("kernel-uname-r = {k}")),
+        "{requires}"
+    );
     let list = query(&rpm, &["-l"]);
-    assert!(list.contains(&format!("/lib/modules/{k}/updates/kmftest.ko.zst")), "{list}");
-    assert!(list.contains(&format!("/var/lib/kmodfarm/kmftest/prebuilt/{k}")), "{list}");
+    assert!(
+        list.contains(&format!("/lib/modules/{k}/updates/kmftest.ko.zst")),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!("/var/lib/kmodfarm/kmftest/prebuilt/{k}")),
+        "{list}"
+    );
     let scripts = query(&rpm, &["--scripts"]);
-    assert!(scripts.contains("postinstall scriptlet (using /bin/sh):"), "{scripts}");
+    assert!(
+        scripts.contains("postinstall scriptlet (using /bin/sh):"),
+        "{scripts}"
+    );
     assert!(scripts.contains("depmod -a \"$kernel\""), "{scripts}");
     assert!(scripts.contains("if [ \"$1\" -eq 0 ]; then"), "{scripts}");
 }
@@ -135,19 +181,39 @@ fn prebuilt_rpm_requires_its_exact_kernel_and_runs_depmod() {
 fn rpmlint_finds_no_errors() {
     let p = project();
     let rpms = [
-        (write_package(&dkms_spec(&p, Format::Rpm), &p.out(), None).unwrap(), DKMS_RPMLINTRC),
         (
-            write_package(&prebuilt_spec(&p, Format::Rpm, "5.14.0-503.40.1.el9_5.x86_64"), &p.out(), None).unwrap(),
+            write_package(&dkms_spec(&p, Format::Rpm), &p.out(), None).unwrap(),
+            DKMS_RPMLINTRC,
+        ),
+        (
+            write_package(
+                &prebuilt_spec(&p, Format::Rpm, "5.14.0-503.40.1.el9_5.x86_64"),
+                &p.out(),
+                None,
+            )
+            .unwrap(),
             PREBUILT_RPMLINTRC,
         ),
     ];
     for (rpm, rc) in rpms {
         let out = output(tool("rpmlint").arg("-r").arg(rc).arg(&rpm));
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         eprintln!("rpmlint {}:\n{text}", rpm.display());
         let errors: Vec<&str> = text.lines().filter(|l| l.contains(": E: ")).collect();
-        assert!(errors.is_empty(), "rpmlint errors on {}:\n{}", rpm.display(), errors.join("\n"));
-        assert!(text.contains("0 errors"), "rpmlint did not report its count:\n{text}");
+        assert!(
+            errors.is_empty(),
+            "rpmlint errors on {}:\n{}",
+            rpm.display(),
+            errors.join("\n")
+        );
+        assert!(
+            text.contains("0 errors"),
+            "rpmlint did not report its count:\n{text}"
+        );
     }
 }
 
@@ -165,7 +231,8 @@ fn rpm_installs_into_a_root_with_declared_modes() {
         .args(["-i", "--nodeps", "--noscripts"])
         .arg(&rpm));
     let mode = |rel: &str| {
-        let meta = std::fs::metadata(root.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let meta =
+            std::fs::metadata(root.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
         meta.permissions().mode() & 0o7777
     };
     assert_eq!(mode("usr/src/kmftest-2.1.0/configure"), 0o755);
@@ -175,13 +242,21 @@ fn rpm_installs_into_a_root_with_declared_modes() {
     assert_eq!(mode("usr/lib/kmftest-dkms/kmodfarm-dkms"), 0o755);
     assert_eq!(mode("etc/kernel/postinst.d/kmftest-dkms"), 0o755);
     assert_eq!(
-        std::fs::read_to_string(root.path().join("usr/src/kmftest-2.1.0/include/kmftest.h")).unwrap(),
+        std::fs::read_to_string(root.path().join("usr/src/kmftest-2.1.0/include/kmftest.h"))
+            .unwrap(),
         "#define KMFTEST 1\n"
     );
-    let q = run(tool("rpm").arg("--root").arg(root.path()).args(["-q", "kmftest-dkms"]));
+    let q = run(tool("rpm")
+        .arg("--root")
+        .arg(root.path())
+        .args(["-q", "kmftest-dkms"]));
     assert_eq!(q.trim(), "kmftest-dkms-2.1.0-1.noarch");
     // rpm -V: every file as the package declares it (no output, exit 0).
-    let verify = run(tool("rpm").arg("--root").arg(root.path()).args(["-V", "--nodeps", "kmftest-dkms"]));
+    let verify =
+        run(tool("rpm")
+            .arg("--root")
+            .arg(root.path())
+            .args(["-V", "--nodeps", "kmftest-dkms"]));
     assert_eq!(verify.trim(), "", "rpm -V found differences:\n{verify}");
 }
 

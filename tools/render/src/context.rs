@@ -12,6 +12,12 @@ pub const DEFAULT_MAKE: &str =
 /// The PRE_BUILD script kmodfarm ships in every source tree.
 pub const PREBUILD_SCRIPT: &str = "kmodfarm-prebuild";
 
+/// Where the -dkms package installs kmodfarm-dkms, the script holding all
+/// package-script logic (dkms.conf calls it too).
+pub fn helper_path(name: &str) -> String {
+    format!("/usr/lib/{name}-dkms/kmodfarm-dkms")
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Context {
     /// The package name (`[package] name`).
@@ -107,7 +113,7 @@ impl Context {
             ),
             source_dir: format!("/usr/src/{name}-{version}"),
             hook_name: format!("{}-dkms", run_parts_name(&name)),
-            helper: format!("/usr/lib/{name}-dkms/kmodfarm-dkms"),
+            helper: helper_path(&name),
             prebuilt_dir: format!("{state_dir}/prebuilt"),
             log_dir: format!("{state_dir}/log"),
             state_dir,

@@ -11,7 +11,8 @@ use kmodfarm_spec::dkms_conf::{self, Assignment, DkmsConf};
 use kmodfarm_spec::{KernelRange, KernelRelease, Manifest, VersionBound};
 use regex::Regex;
 
-use crate::{context::PREBUILD_SCRIPT, templates, RenderError, RenderOptions};
+use crate::context::{helper_path, PREBUILD_SCRIPT};
+use crate::{templates, RenderError, RenderOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -179,13 +180,46 @@ fn key_line(text: &str, key: &str) -> usize {
         .map_or(1, |i| i + 1)
 }
 
-/// The coexistence block kmodfarm's dkms.conf ends with: the only
-/// non-assignment lines lint accepts.
-fn gate_open(name: &str) -> String {
-    format!("if [ -n \"${{kernelver:-}}\" ] && [ -f \"/var/lib/kmodfarm/{name}/prebuilt/${{kernelver}}\" ]; then")
+/// A block of code kmodfarm's dkms.conf carries: the only non-assignment
+/// lines lint accepts, each holding one fixed assignment.
+struct OwnBlock {
+    /// The `if …; then` line, exactly as rendered.
+    open: String,
+    directive: &'static str,
+    value: &'static str,
+    /// How messages name it.
+    what: &'static str,
 }
-const GATE_CLOSE: &str = "fi";
-const NEVER_MATCHES: &str = "^$";
+
+const BLOCK_CLOSE: &str = "fi";
+
+/// kmodfarm's two blocks for package `name`: the prebuilt marker switches
+/// the build off for a kernel a prebuilt package serves, and the helper
+/// switches AUTOINSTALL off for `dkms autoinstall` of a kernel it skips.
+fn own_blocks(name: &str) -> [OwnBlock; 2] {
+    let helper = dkms_conf::quote(&helper_path(name));
+    [
+        OwnBlock {
+            open: format!("if [ -n \"${{kernelver:-}}\" ] && [ -f \"/var/lib/kmodfarm/{name}/prebuilt/${{kernelver}}\" ]; then"),
+            directive: "BUILD_EXCLUSIVE_KERNEL",
+            value: "^$",
+            what: "prebuilt block",
+        },
+        OwnBlock {
+            open: format!("if [ ! -x {helper} ] || ! {helper} autoinstall-wants \"$$\"; then"),
+            directive: "AUTOINSTALL",
+            value: "",
+            what: "autoinstall block",
+        },
+    ]
+}
+
+/// Where one of kmodfarm's blocks sits: its `if` and `fi` lines.
+struct BlockAt<'b> {
+    open: usize,
+    close: usize,
+    block: &'b OwnBlock,
+}
 
 /// Lints a dkms.conf. `range` is the manifest's; without it the range is
 /// read from BUILD_EXCLUSIVE_KERNEL_MIN/_MAX when the file has them.
@@ -201,9 +235,14 @@ pub fn lint_dkms_conf(path: &Path, text: &str, range: Option<&KernelRange>) -> V
     };
 
     let name = conf.scalar("PACKAGE_NAME").unwrap_or("");
-    let gate = check_non_assignments(&conf, name, &at, &mut f);
-    let in_gate =
-        |a: &Assignment| gate.is_some_and(|(open, close)| a.line > open && a.line < close);
+    let own = own_blocks(name);
+    let blocks = check_non_assignments(&conf, &own, &at, &mut f);
+    let block_of = |a: &Assignment| {
+        blocks
+            .iter()
+            .find(|b| a.line > b.open && a.line < b.close)
+            .map(|b| b.block)
+    };
 
     for required in ["PACKAGE_NAME", "PACKAGE_VERSION"] {
         if conf.line_of(required).is_none() {
@@ -212,9 +251,15 @@ pub fn lint_dkms_conf(path: &Path, text: &str, range: Option<&KernelRange>) -> V
     }
     let mut seen: BTreeMap<(&str, Option<usize>), usize> = BTreeMap::new();
     for a in &conf.assignments {
-        if in_gate(a) {
-            if a.name != "BUILD_EXCLUSIVE_KERNEL" || a.value != NEVER_MATCHES {
-                f.error(at(a.line), format!("only BUILD_EXCLUSIVE_KERNEL=\"{NEVER_MATCHES}\" belongs in the prebuilt block"));
+        if let Some(block) = block_of(a) {
+            if a.name != block.directive || a.value != block.value {
+                f.error(
+                    at(a.line),
+                    format!(
+                        "only {}=\"{}\" belongs in the {}",
+                        block.directive, block.value, block.what
+                    ),
+                );
             }
             continue;
         }
@@ -255,14 +300,21 @@ pub fn lint_dkms_conf(path: &Path, text: &str, range: Option<&KernelRange>) -> V
     }
 
     check_arrays(&conf, &at, &mut f);
-    match conf.scalar("AUTOINSTALL") {
-        Some(v) if v.eq_ignore_ascii_case("yes") => {}
-        _ => f.warning(at(conf.line_of("AUTOINSTALL").unwrap_or(1)), "AUTOINSTALL is not \"yes\": DKMS will not build the module for kernels installed later"),
+    // kmodfarm's autoinstall block empties AUTOINSTALL only for kernels the
+    // module skips; the file's own setting is the last one outside blocks.
+    let autoinstall = conf
+        .assignments
+        .iter()
+        .rev()
+        .find(|a| a.name == "AUTOINSTALL" && block_of(a).is_none());
+    match autoinstall {
+        Some(a) if a.value.eq_ignore_ascii_case("yes") => {}
+        _ => f.warning(at(autoinstall.map_or(1, |a| a.line)), "AUTOINSTALL is not \"yes\": DKMS will not build the module for kernels installed later"),
     }
     let regex = conf
         .assignments
         .iter()
-        .find(|a| a.name == "BUILD_EXCLUSIVE_KERNEL" && !in_gate(a));
+        .find(|a| a.name == "BUILD_EXCLUSIVE_KERNEL" && block_of(a).is_none());
     check_range(&conf, regex, range, &at, &mut f);
     f.0
 }
@@ -275,29 +327,35 @@ fn display_name(a: &Assignment) -> String {
 }
 
 /// Every line that is not an assignment is an error, except kmodfarm's own
-/// prebuilt block. Returns that block's (open, close) lines.
-fn check_non_assignments(
+/// blocks, each accepted once. Returns where they are.
+fn check_non_assignments<'b>(
     conf: &DkmsConf,
-    name: &str,
+    own: &'b [OwnBlock],
     at: &dyn Fn(usize) -> String,
     f: &mut Findings,
-) -> Option<(usize, usize)> {
-    let open = gate_open(name);
-    let mut gate = None;
+) -> Vec<BlockAt<'b>> {
+    let mut found: Vec<BlockAt<'b>> = Vec::new();
     let mut lines = conf.other_lines.iter().peekable();
     while let Some((line, text)) = lines.next() {
-        if *text == open && gate.is_none() {
-            if let Some((close, _)) = lines.next_if(|(_, t)| t == GATE_CLOSE) {
-                gate = Some((*line, *close));
+        let block = own
+            .iter()
+            .find(|b| b.open == *text && !found.iter().any(|at| std::ptr::eq(at.block, *b)));
+        if let Some(block) = block {
+            if let Some((close, _)) = lines.next_if(|(_, t)| t == BLOCK_CLOSE) {
+                found.push(BlockAt {
+                    open: *line,
+                    close: *close,
+                    block,
+                });
                 continue;
             }
         }
         f.error(
             at(*line),
-            format!("'{text}' is not an assignment; DKMS sources dkms.conf with bash, and only assignments (and kmodfarm's prebuilt block) belong there"),
+            format!("'{text}' is not an assignment; DKMS sources dkms.conf with bash, and only assignments (and kmodfarm's own blocks) belong there"),
         );
     }
-    gate
+    found
 }
 
 /// What bash would do differently with an unquoted value, and the value as

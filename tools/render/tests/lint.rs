@@ -97,7 +97,7 @@ fn only_kmodfarms_own_block_may_be_code() {
     let extra = format!("{ours}rm -rf /tmp/x\n");
     let line = extra.lines().count();
     let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &extra, None));
-    assert_eq!(e, [format!("dkms.conf:{line}: error: 'rm -rf /tmp/x' is not an assignment; DKMS sources dkms.conf with bash, and only assignments (and kmodfarm's prebuilt block) belong there")]);
+    assert_eq!(e, [format!("dkms.conf:{line}: error: 'rm -rf /tmp/x' is not an assignment; DKMS sources dkms.conf with bash, and only assignments (and kmodfarm's own blocks) belong there")]);
     // The block may only switch the build off.
     let widened = ours.replace(
         "    BUILD_EXCLUSIVE_KERNEL=\"^$\"",
@@ -106,6 +106,58 @@ fn only_kmodfarms_own_block_may_be_code() {
     let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &widened, None));
     assert_eq!(e.len(), 1, "{e:#?}");
     assert!(e[0].contains("only BUILD_EXCLUSIVE_KERNEL=\"^$\" belongs in the prebuilt block"));
+}
+
+#[test]
+fn the_autoinstall_block_is_accepted_only_as_rendered() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = common::render(&common::second_manifest(dir.path()));
+    let ours = &common::file(&files, "dkms.conf").contents;
+    let open = "if [ ! -x \"/usr/lib/kmfsym-dkms/kmodfarm-dkms\" ] || ! \"/usr/lib/kmfsym-dkms/kmodfarm-dkms\" autoinstall-wants \"$$\"; then";
+    let line_of = |text: &str, wanted: &str| text.lines().position(|l| l == wanted).unwrap() + 1;
+    assert!(ours.contains(open), "{ours}");
+    // Its AUTOINSTALL="" does not count as the file's setting.
+    let findings = lint_dkms_conf(Path::new("dkms.conf"), ours, None);
+    assert!(findings.is_empty(), "{findings:#?}");
+
+    // Another program in the same place is code DKMS would run.
+    let foreign = ours.replace("/usr/lib/kmfsym-dkms/kmodfarm-dkms", "/usr/local/bin/other");
+    let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &foreign, None));
+    let if_line = line_of(
+        &foreign,
+        &open.replace("/usr/lib/kmfsym-dkms/kmodfarm-dkms", "/usr/local/bin/other"),
+    );
+    assert_eq!(e.len(), 2, "the if and the fi: {e:#?}");
+    assert!(
+        e[0].starts_with(&format!("dkms.conf:{if_line}: error: 'if [ ! -x")),
+        "{e:#?}"
+    );
+
+    // The block may only empty AUTOINSTALL.
+    let other = ours.replace("    AUTOINSTALL=\"\"", "    MAKE[0]=\"make evil\"");
+    let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &other, None));
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(
+        e[0].contains("only AUTOINSTALL=\"\" belongs in the autoinstall block"),
+        "{e:#?}"
+    );
+
+    // Without the file's own AUTOINSTALL="yes", the block's empty one does
+    // not hide that autoinstall is off.
+    let off = ours.replace("AUTOINSTALL=\"yes\"\n", "");
+    let findings = lint_dkms_conf(Path::new("dkms.conf"), &off, None);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0]
+            .message
+            .starts_with("AUTOINSTALL is not \"yes\""),
+        "{findings:#?}"
+    );
+
+    // Each block is accepted once: a second copy is code.
+    let twice = format!("{ours}{open}\n    AUTOINSTALL=\"\"\nfi\n");
+    let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &twice, None));
+    assert_eq!(e.len(), 2, "{e:#?}");
 }
 
 #[test]

@@ -19,8 +19,13 @@ fn shellcheck(f: &RenderedFile) -> Result<(), String> {
     } else {
         format!("#!/bin/sh\n{}", f.contents)
     };
+    shellcheck_with(f, &script, &["--shell=sh"])
+}
+
+fn shellcheck_with(f: &RenderedFile, script: &str, options: &[&str]) -> Result<(), String> {
     let mut child = Command::new("shellcheck")
-        .args(["--shell=sh", "--severity=style", "--format=gcc", "-"])
+        .args(options)
+        .args(["--severity=style", "--format=gcc", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -66,6 +71,23 @@ fn rendered_scripts_pass_shellcheck() {
     // postinst, prerm, postrm, 3 scriptlets, kmodfarm-dkms, kmodfarm-prebuild,
     // 3 kernel hooks, for each manifest.
     assert_eq!(checked, 2 * 11);
+}
+
+#[test]
+fn rendered_dkms_confs_pass_shellcheck_as_bash() {
+    // DKMS sources dkms.conf with bash. Its assignments are read by DKMS
+    // (SC2034: "appears unused") and it uses variables DKMS sets (SC2154:
+    // "referenced but not assigned"); everything else must be clean, the
+    // code blocks included.
+    let dir = tempfile::tempdir().unwrap();
+    for files in [
+        common::render(&common::example_manifest()),
+        common::render(&common::second_manifest(dir.path())),
+    ] {
+        let conf = common::file(&files, "dkms.conf");
+        let options = ["--shell=bash", "--exclude=SC2034,SC2154"];
+        shellcheck_with(conf, &conf.contents, &options).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 #[test]

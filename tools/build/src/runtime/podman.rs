@@ -5,7 +5,7 @@
 //! needs runc (crun refuses the cgroup layout) and explicit ulimits.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::{RunSpec, Runtime, RuntimeKind};
 use crate::error::{BuildError, Result};
@@ -81,25 +81,15 @@ fn ensure_image_with(program: &str, root: &RootInfo) -> Result<String> {
     if exists.success {
         return Ok(name);
     }
-    let mut tar = Command::new("tar");
-    tar.arg("-C")
-        .arg(&root.path)
-        .args(["--numeric-owner", "-cf", "-", "."]);
-    let mut child = tar
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|source| BuildError::Spawn {
-            program: "tar".into(),
-            package: "tar".into(),
-            source,
-        })?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut import = Command::new(program);
-    import.args(["import", "-", &name]).stdin(stdout);
-    let result = run_ok(&mut import, program);
-    let _ = child.wait();
-    result?;
+    // tar streams the root into `import` (no 400 MB temporary tarball).
+    let script = "tar -C \"$1\" --numeric-owner -cf - . | \"$2\" import - \"$3\"";
+    run_ok(
+        Command::new("sh")
+            .args(["-ec", script, "sh"])
+            .arg(&root.path)
+            .args([program, &name]),
+        program,
+    )?;
     Ok(name)
 }
 

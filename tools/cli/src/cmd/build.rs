@@ -82,7 +82,8 @@ impl MatrixArgs {
 fn matrix(args: &MatrixArgs, set: &kmodfarm_spec::DistroSet) -> Result<Vec<MatrixEntry>> {
     let mut entries: Vec<MatrixEntry> = Vec::new();
     if let Some(path) = &args.matrix {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let parsed: Vec<MatrixEntry> = serde_json::from_str(&text).map_err(|e| format!("{}: not a matrix (a JSON list of entries as `kmodfarm kernels --json` prints): {e}", path.display()))?;
         entries.extend(parsed);
     }
@@ -113,7 +114,16 @@ pub fn run(ctx: &Context, args: Args) -> Result {
             println!("{}", serde_json::to_string_pretty(&plan)?);
         } else {
             for job in &plan.jobs {
-                println!("build  {}  ({}, {})", job.entry.key(), job.compiler, job.products.iter().map(|p| p.artifact.as_str()).collect::<Vec<_>>().join(" "));
+                println!(
+                    "build  {}  ({}, {})",
+                    job.entry.key(),
+                    job.compiler,
+                    job.products
+                        .iter()
+                        .map(|p| p.artifact.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
             }
             for skip in &plan.skips {
                 println!("skip   {}  {}", skip.entry.key(), skip.reason);
@@ -125,10 +135,17 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     let tty = std::io::stderr().is_terminal();
     let warn = |message: String| eprintln!("warning: {message}");
     let runtime = runtime::select(args.runtime, &warn)?;
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = tty.then(|| {
         let bar = ProgressBar::new(plan.jobs.len() as u64 * manifest.modules.len() as u64);
-        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}").expect("valid template"));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .expect("valid template"),
+        );
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar
     });
@@ -136,25 +153,50 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     let events = |event: Event<'_>| {
         let _guard = bar_lock.lock();
         let line = match &event {
-            Event::Planned { jobs: n, skips } => format!("{n} kernel(s) to build, {skips} skipped, {} at once, runtime {:?}", jobs, runtime.kind()),
-            Event::Root { distro, root_id, making: true } => format!("{distro}: making root {root_id} (mmdebstrap, a few minutes)"),
-            Event::Root { distro, root_id, making: false } => format!("{distro}: root {root_id}"),
+            Event::Planned { jobs: n, skips } => format!(
+                "{n} kernel(s) to build, {skips} skipped, {} at once, runtime {:?}",
+                jobs,
+                runtime.kind()
+            ),
+            Event::Root {
+                distro,
+                root_id,
+                making: true,
+            } => format!("{distro}: making root {root_id} (mmdebstrap, a few minutes)"),
+            Event::Root {
+                distro,
+                root_id,
+                making: false,
+            } => format!("{distro}: root {root_id}"),
             Event::FetchingHeaders { key } => format!("{key}: fetching headers"),
             Event::Started { key } => format!("{key}: building"),
             Event::Finished { record } => {
                 if let Some(bar) = &bar {
-                    if !matches!(record.outcome, kmodfarm_spec::record::BuildOutcome::Skipped { .. }) {
+                    if !matches!(
+                        record.outcome,
+                        kmodfarm_spec::record::BuildOutcome::Skipped { .. }
+                    ) {
                         bar.inc(1);
                     }
                 }
-                format!("{}/{}/{} {}: {}", record.distro, record.arch, record.kernel_release, record.module, report::status(&record.outcome))
+                format!(
+                    "{}/{}/{} {}: {}",
+                    record.distro,
+                    record.arch,
+                    record.kernel_release,
+                    record.module,
+                    report::status(&record.outcome)
+                )
             }
             Event::Warning { message } => format!("warning: {message}"),
         };
         match &bar {
             Some(bar) => {
                 bar.set_message(line.clone());
-                if matches!(event, Event::Finished { .. } | Event::Root { .. } | Event::Warning { .. }) {
+                if matches!(
+                    event,
+                    Event::Finished { .. } | Event::Root { .. } | Event::Warning { .. }
+                ) {
                     bar.println(line);
                 }
             }
@@ -164,7 +206,10 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     let options = Options {
         jobs,
         runtime: runtime.as_ref(),
-        cache: args.cache_dir.clone().unwrap_or_else(cache_dir::default_cache_dir),
+        cache: args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(cache_dir::default_cache_dir),
         out: args.out.clone(),
         mirror: args.mirror.clone(),
         apt_sources: args.apt_sources.clone(),
@@ -175,19 +220,31 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     }
     print!("{}", report::table(&records));
     if let Some(path) = &args.report_json {
-        std::fs::write(path, serde_json::to_string_pretty(&records)?).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&records)?)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.junit {
         let suite = format!("{} {}", manifest.package.name, manifest.package.version);
-        std::fs::write(path, report::junit(&suite, &records)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, report::junit(&suite, &records))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     let failed: Vec<String> = records
         .iter()
-        .filter(|r| matches!(r.outcome, kmodfarm_spec::record::BuildOutcome::Failed { .. }))
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                kmodfarm_spec::record::BuildOutcome::Failed { .. }
+            )
+        })
         .map(|r| format!("{}/{}", r.distro, r.kernel_release))
         .collect();
     if !failed.is_empty() && !args.exit_zero_on_failure {
-        return Err(format!("{} kernel build(s) failed: {}", failed.len(), failed.join(", ")).into());
+        return Err(format!(
+            "{} kernel build(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        )
+        .into());
     }
     Ok(())
 }

@@ -41,7 +41,11 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         Format::Gitlab => ci::gitlab(shards),
         Format::K8s => {
             let manifest = ctx.load_manifest()?;
-            let job = K8sJob { name: format!("kmodfarm-build-{}", manifest.package.name), image: args.image, claim: args.claim };
+            let job = K8sJob {
+                name: format!("kmodfarm-build-{}", manifest.package.name),
+                image: args.image,
+                claim: args.claim,
+            };
             ci::k8s(&job, shards)
         }
     };

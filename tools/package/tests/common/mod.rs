@@ -77,9 +77,17 @@ pub fn project() -> Project {
     write(&root.join("kmodfarm.toml"), MANIFEST, 0o644);
     let src = root.join("src");
     write(&src.join("Makefile"), "obj-m += kmftest.o\n", 0o644);
-    write(&src.join("kmftest.c"), "// SPDX-License-Identifier: GPL-2.0-only\n#include \"include/kmftest.h\"\n", 0o644);
+    write(
+        &src.join("kmftest.c"),
+        "// SPDX-License-Identifier: GPL-2.0-only\n#include \"include/kmftest.h\"\n",
+        0o644,
+    );
     write(&src.join("include/kmftest.h"), "#define KMFTEST 1\n", 0o644);
-    write(&src.join("configure"), "#!/bin/sh\necho configured\n", 0o755);
+    write(
+        &src.join("configure"),
+        "#!/bin/sh\necho configured\n",
+        0o755,
+    );
     write(&src.join(".git/HEAD"), "ref: refs/heads/main\n", 0o644);
     write(&src.join("dkms.conf"), "PACKAGE_NAME=old\n", 0o644);
     write(&src.join("kmftest.o"), "\x7fELF", 0o644);
