@@ -45,6 +45,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     let cache = args.cache_dir.unwrap_or_else(cache_dir::default_cache_dir);
     for id in &args.ids {
         let distro = kmodfarm_build::plan::find_distro(&set, id)?;
+        RootRecipe::check_supported(distro)?;
         let text = sources::sources_for(distro, args.mirror.as_deref(), &args.apt_sources)?;
         let recipe = RootRecipe::for_distro(distro, text)?;
         eprintln!("{id}: root {} ({})", recipe.id(), recipe.packages.join(" "));
