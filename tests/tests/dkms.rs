@@ -232,6 +232,17 @@ fn system_map_required() {
         )),
         "the refusal does not name System.map:\n{refused}"
     );
+    // DKMS 3.0.10 ignores PRE_BUILD's exit status: the refusal must stop
+    // make itself, with the reason in make.log (not merely fail later for
+    // want of the configure step's output).
+    let make_log = sandbox
+        .read_file("/var/lib/dkms/kmfdemo/1.0.0/build/make.log")
+        .expect("DKMS keeps make.log of the failed build");
+    assert!(
+        make_log.contains("kmodfarm-prebuild: kmfdemo needs the real System.map")
+            && !make_log.contains("CC [M]"),
+        "make did not stop on the refusal before compiling:\n{make_log}"
+    );
     // The package scripts' helper does not even try, and says why.
     let hook = sandbox.run_ok(&[&rendered.helper_path(), "kernel-installed", kernel.as_str()]);
     assert!(

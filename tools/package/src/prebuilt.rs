@@ -10,9 +10,12 @@
 //! 1. The prebuilt package ships a marker file,
 //!    `/var/lib/kmodfarm/<name>/prebuilt/<kernel>`. The rendered dkms.conf
 //!    (templates/dkms.conf.tera) admits no kernel at all when the marker for
-//!    `$kernelver` exists, so every DKMS entry point — our own scripts,
-//!    the distribution's dkms kernel hooks, `dkms autoinstall` — treats
-//!    that kernel as unsupported (BUILD_EXCLUSIVE) and skips it. A marker
+//!    `$kernelver` exists, so a direct `dkms build/install -k <kernel>`
+//!    treats that kernel as unsupported (BUILD_EXCLUSIVE) and skips it, and
+//!    `dkms autoinstall` (the distribution's kernel hooks) passes over the
+//!    module for that kernel: dkms.conf leaves AUTOINSTALL unset when the
+//!    DKMS helper declines the kernel, because DKMS 3.0.10 would count a
+//!    BUILD_EXCLUSIVE skip during autoinstall as a failure. A marker
 //!    file (not a script check) is used because DKMS sources dkms.conf
 //!    itself; nothing of ours has to run for the exclusion to hold, and the
 //!    package manager creates and removes the marker atomically with the

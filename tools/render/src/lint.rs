@@ -181,14 +181,31 @@ fn key_line(text: &str, key: &str) -> usize {
 }
 
 /// A block of code kmodfarm's dkms.conf carries: the only non-assignment
-/// lines lint accepts, each holding one fixed assignment.
+/// lines lint accepts. Its body is one fixed line, an assignment or a
+/// command.
 struct OwnBlock {
     /// The `if …; then` line, exactly as rendered.
     open: String,
-    directive: &'static str,
-    value: &'static str,
+    body: Body,
     /// How messages name it.
     what: &'static str,
+}
+
+enum Body {
+    Assignment {
+        directive: &'static str,
+        value: &'static str,
+    },
+    Command(&'static str),
+}
+
+impl fmt::Display for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Assignment { directive, value } => write!(f, "{directive}=\"{value}\""),
+            Body::Command(command) => f.write_str(command),
+        }
+    }
 }
 
 const BLOCK_CLOSE: &str = "fi";
@@ -201,14 +218,15 @@ fn own_blocks(name: &str) -> [OwnBlock; 2] {
     [
         OwnBlock {
             open: format!("if [ -n \"${{kernelver:-}}\" ] && [ -f \"/var/lib/kmodfarm/{name}/prebuilt/${{kernelver}}\" ]; then"),
-            directive: "BUILD_EXCLUSIVE_KERNEL",
-            value: "^$",
+            body: Body::Assignment {
+                directive: "BUILD_EXCLUSIVE_KERNEL",
+                value: "^$",
+            },
             what: "prebuilt block",
         },
         OwnBlock {
             open: format!("if [ ! -x {helper} ] || ! {helper} autoinstall-wants \"$$\"; then"),
-            directive: "AUTOINSTALL",
-            value: "",
+            body: Body::Command("unset AUTOINSTALL"),
             what: "autoinstall block",
         },
     ]
@@ -252,13 +270,11 @@ pub fn lint_dkms_conf(path: &Path, text: &str, range: Option<&KernelRange>) -> V
     let mut seen: BTreeMap<(&str, Option<usize>), usize> = BTreeMap::new();
     for a in &conf.assignments {
         if let Some(block) = block_of(a) {
-            if a.name != block.directive || a.value != block.value {
+            let wanted = matches!(block.body, Body::Assignment { directive, value } if a.name == directive && a.value == value);
+            if !wanted {
                 f.error(
                     at(a.line),
-                    format!(
-                        "only {}=\"{}\" belongs in the {}",
-                        block.directive, block.value, block.what
-                    ),
+                    format!("only {} belongs in the {}", block.body, block.what),
                 );
             }
             continue;
@@ -341,6 +357,17 @@ fn check_non_assignments<'b>(
             .iter()
             .find(|b| b.open == *text && !found.iter().any(|at| std::ptr::eq(at.block, *b)));
         if let Some(block) = block {
+            // A command body is a line of its own; an assignment body is
+            // among the assignments, checked there.
+            if let Body::Command(command) = block.body {
+                if lines.next_if(|(_, t)| t == command).is_none() {
+                    f.error(
+                        at(*line),
+                        format!("the {} must hold exactly '{command}'", block.what),
+                    );
+                    continue;
+                }
+            }
             if let Some((close, _)) = lines.next_if(|(_, t)| t == BLOCK_CLOSE) {
                 found.push(BlockAt {
                     open: *line,

@@ -113,37 +113,50 @@ fn the_autoinstall_block_is_accepted_only_as_rendered() {
     let dir = tempfile::tempdir().unwrap();
     let files = common::render(&common::second_manifest(dir.path()));
     let ours = &common::file(&files, "dkms.conf").contents;
-    let open = "if [ ! -x \"/usr/lib/kmfsym-dkms/kmodfarm-dkms\" ] || ! \"/usr/lib/kmfsym-dkms/kmodfarm-dkms\" autoinstall-wants \"$$\"; then";
+    let helper = "/usr/lib/kmfsym-dkms/kmodfarm-dkms";
+    let open = format!("if [ ! -x \"{helper}\" ] || ! \"{helper}\" autoinstall-wants \"$$\"; then");
     let line_of = |text: &str, wanted: &str| text.lines().position(|l| l == wanted).unwrap() + 1;
-    assert!(ours.contains(open), "{ours}");
-    // Its AUTOINSTALL="" does not count as the file's setting.
+    assert!(
+        ours.contains(&format!("{open}\n    unset AUTOINSTALL\nfi\n")),
+        "{ours}"
+    );
     let findings = lint_dkms_conf(Path::new("dkms.conf"), ours, None);
     assert!(findings.is_empty(), "{findings:#?}");
 
     // Another program in the same place is code DKMS would run.
-    let foreign = ours.replace("/usr/lib/kmfsym-dkms/kmodfarm-dkms", "/usr/local/bin/other");
+    let foreign = ours.replace(helper, "/usr/local/bin/other");
     let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &foreign, None));
-    let if_line = line_of(
-        &foreign,
-        &open.replace("/usr/lib/kmfsym-dkms/kmodfarm-dkms", "/usr/local/bin/other"),
-    );
-    assert_eq!(e.len(), 2, "the if and the fi: {e:#?}");
+    let if_line = line_of(&foreign, &open.replace(helper, "/usr/local/bin/other"));
+    assert_eq!(e.len(), 3, "the if, the unset and the fi: {e:#?}");
     assert!(
         e[0].starts_with(&format!("dkms.conf:{if_line}: error: 'if [ ! -x")),
         "{e:#?}"
     );
 
-    // The block may only empty AUTOINSTALL.
-    let other = ours.replace("    AUTOINSTALL=\"\"", "    MAKE[0]=\"make evil\"");
+    // The block may only unset AUTOINSTALL...
+    let other = ours.replace("    unset AUTOINSTALL", "    rm -rf /var/lib/dkms");
     let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &other, None));
+    assert!(
+        e[0].starts_with(&format!(
+            "dkms.conf:{}: error: the autoinstall block must hold exactly 'unset AUTOINSTALL'",
+            line_of(&other, &open)
+        )),
+        "{e:#?}"
+    );
+    // ...and nothing may be assigned in it besides.
+    let extra = ours.replace(
+        "    unset AUTOINSTALL",
+        "    unset AUTOINSTALL\n    MAKE[0]=\"make evil\"",
+    );
+    let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &extra, None));
     assert_eq!(e.len(), 1, "{e:#?}");
     assert!(
-        e[0].contains("only AUTOINSTALL=\"\" belongs in the autoinstall block"),
+        e[0].contains("only unset AUTOINSTALL belongs in the autoinstall block"),
         "{e:#?}"
     );
 
-    // Without the file's own AUTOINSTALL="yes", the block's empty one does
-    // not hide that autoinstall is off.
+    // Without the file's own AUTOINSTALL="yes", the block does not hide
+    // that autoinstall is off.
     let off = ours.replace("AUTOINSTALL=\"yes\"\n", "");
     let findings = lint_dkms_conf(Path::new("dkms.conf"), &off, None);
     assert_eq!(findings.len(), 1, "{findings:#?}");
@@ -155,9 +168,9 @@ fn the_autoinstall_block_is_accepted_only_as_rendered() {
     );
 
     // Each block is accepted once: a second copy is code.
-    let twice = format!("{ours}{open}\n    AUTOINSTALL=\"\"\nfi\n");
+    let twice = format!("{ours}{open}\n    unset AUTOINSTALL\nfi\n");
     let e = errors(&lint_dkms_conf(Path::new("dkms.conf"), &twice, None));
-    assert_eq!(e.len(), 2, "{e:#?}");
+    assert_eq!(e.len(), 3, "{e:#?}");
 }
 
 #[test]
