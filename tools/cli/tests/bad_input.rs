@@ -27,7 +27,13 @@ fn project(dir: &Path, manifest: &str) {
 }
 
 fn render(dir: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kmodfarm")).arg("render").args(["--out", "out"]).args(extra).current_dir(dir).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_kmodfarm"))
+        .arg("render")
+        .args(["--out", "out"])
+        .args(extra)
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }
 
 /// Renders `manifest`; it must fail mentioning every needle, writing nothing.
@@ -44,11 +50,25 @@ fn refused(manifest: &str, templates: Option<(&str, &str)>, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     for needle in needles {
-        assert!(stderr.contains(needle), "stderr lacks '{needle}':\n{stderr}");
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks '{needle}':\n{stderr}"
+        );
     }
-    assert!(!dir.path().join("out").exists(), "nothing may be written on error");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert_eq!(leftovers.len(), if templates.is_some() { 3 } else { 2 }, "no temp dir left: {leftovers:?}");
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing may be written on error"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        if templates.is_some() { 3 } else { 2 },
+        "no temp dir left: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -56,41 +76,82 @@ fn the_good_manifest_renders() {
     let dir = tempfile::tempdir().unwrap();
     project(dir.path(), MANIFEST);
     let out = render(dir.path(), &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("out/dkms.conf").is_file());
 }
 
 #[test]
 fn malformed_manifest() {
-    refused(&MANIFEST.replace("max = \"6.8\"", "max = 6.8.1"), None, &["kmodfarm.toml:14:"]);
+    refused(
+        &MANIFEST.replace("max = \"6.8\"", "max = 6.8.1"),
+        None,
+        &["kmodfarm.toml:14:"],
+    );
 }
 
 #[test]
 fn unknown_key() {
-    refused(&MANIFEST.replace("name = \"sensor\"\n\n", "name = \"sensor\"\nsrc = \"x\"\n\n"), None, &["kmodfarm.toml:11:1", "unknown field `src`"]);
+    refused(
+        &MANIFEST.replace(
+            "name = \"sensor\"\n\n",
+            "name = \"sensor\"\nsrc = \"x\"\n\n",
+        ),
+        None,
+        &["kmodfarm.toml:11:1", "unknown field `src`"],
+    );
 }
 
 #[test]
 fn version_dkms_rejects() {
-    refused(&MANIFEST.replace("\"1.4.0\"", "\"1.4.0 final\""), None, &["kmodfarm.toml:3:11", "version '1.4.0 final'"]);
+    refused(
+        &MANIFEST.replace("\"1.4.0\"", "\"1.4.0 final\""),
+        None,
+        &["kmodfarm.toml:3:11", "version '1.4.0 final'"],
+    );
 }
 
 #[test]
 fn module_name_with_a_path_separator() {
-    refused(&MANIFEST.replace("name = \"sensor\"\n\n[kernels]", "name = \"drivers/sensor\"\n\n[kernels]"), None, &["kmodfarm.toml:10:8", "path separator"]);
+    refused(
+        &MANIFEST.replace(
+            "name = \"sensor\"\n\n[kernels]",
+            "name = \"drivers/sensor\"\n\n[kernels]",
+        ),
+        None,
+        &["kmodfarm.toml:10:8", "path separator"],
+    );
 }
 
 #[test]
 fn min_above_max() {
-    refused(&MANIFEST.replace("min = \"5.15\"", "min = \"6.10\""), None, &["kmodfarm.toml:13:7", "min 6.10 is above max 6.8"]);
+    refused(
+        &MANIFEST.replace("min = \"5.15\"", "min = \"6.10\""),
+        None,
+        &["kmodfarm.toml:13:7", "min 6.10 is above max 6.8"],
+    );
 }
 
 #[test]
 fn template_syntax_error() {
-    refused(MANIFEST, Some(("dkms.conf.tera", "{{ package.name }}\n{% if %}\n")), &["dkms.conf.tera:2:"]);
+    refused(
+        MANIFEST,
+        Some(("dkms.conf.tera", "{{ package.name }}\n{% if %}\n")),
+        &["dkms.conf.tera:2:"],
+    );
 }
 
 #[test]
 fn template_undefined_variable() {
-    refused(MANIFEST, Some(("dkms.conf.tera", "# ok\n# ok\nPACKAGE_NAME={{ package.nmae }}\n")), &["dkms.conf.tera:3", "package.nmae"]);
+    refused(
+        MANIFEST,
+        Some((
+            "dkms.conf.tera",
+            "# ok\n# ok\nPACKAGE_NAME={{ package.nmae }}\n",
+        )),
+        &["dkms.conf.tera:3", "package.nmae"],
+    );
 }
