@@ -30,7 +30,10 @@ fn main() {
     let distro = set.get("debian-12").unwrap();
     let text = sources::sources_for(distro, None, Path::new("/etc/apt/sources.list.d")).unwrap();
     let real_cache = cache_dir::default_cache_dir();
-    let root = RootRecipe::for_distro(distro, text).unwrap().find(&real_cache).expect("run `kmodfarm image build debian-12` first");
+    let root = RootRecipe::for_distro(distro, text)
+        .unwrap()
+        .find(&real_cache)
+        .expect("run `kmodfarm image build debian-12` first");
 
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");
@@ -39,7 +42,9 @@ fn main() {
     let digest = source::digest(&manifest.source_path()).unwrap();
     let build_section = manifest_build_section(&manifest);
     // Any real compressed module stands for the product.
-    let body: Vec<u8> = (0..72_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let body: Vec<u8> = (0..72_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let sha = hex::encode(Sha256::digest(&body));
 
     let mut args: Vec<String> = Vec::new();
@@ -50,7 +55,14 @@ fn main() {
         let packages = vec![format!("linux-headers-{kernel}=6.1.{i}-1")];
         let layer = serde_json::json!({ "kernel": kernel.as_str(), "packages": packages });
         std::fs::write(layer_dir.join("layer.json"), layer.to_string()).unwrap();
-        let key = CacheInputs { source_digest: &digest, manifest_build: build_section.clone(), kernel: kernel.as_str(), header_packages: &packages, root_id: &root.id }.key();
+        let key = CacheInputs {
+            source_digest: &digest,
+            manifest_build: build_section.clone(),
+            kernel: kernel.as_str(),
+            header_packages: &packages,
+            root_id: &root.id,
+        }
+        .key();
         let entry = cache.join("artifacts").join(&key);
         std::fs::create_dir_all(&entry).unwrap();
         std::fs::write(entry.join("kmfdemo.ko.zst"), &body).unwrap();
@@ -63,7 +75,17 @@ fn main() {
             distro: "debian-12".into(),
             arch: "amd64".into(),
             kernel_release: kernel.clone(),
-            outcome: BuildOutcome::Built { artifact: Artifact { path, module: "kmfdemo".into(), sha256: sha.clone(), size: body.len() as u64, compression: Compression::Zst, signed: false, vermagic: format!("{kernel} SMP preempt mod_unload modversions") } },
+            outcome: BuildOutcome::Built {
+                artifact: Artifact {
+                    path,
+                    module: "kmfdemo".into(),
+                    sha256: sha.clone(),
+                    size: body.len() as u64,
+                    compression: Compression::Zst,
+                    signed: false,
+                    vermagic: format!("{kernel} SMP preempt mod_unload modversions"),
+                },
+            },
             inputs: vec![],
             symbol_source: SymbolSource::NotNeeded,
             compiler: Some(root.compiler.clone()),
@@ -72,7 +94,11 @@ fn main() {
             duration_ms: 30_000,
             log: Some(format!("debian-12/amd64/{kernel}/build.log")),
         };
-        std::fs::write(entry.join("records.json"), serde_json::to_string(&vec![record]).unwrap()).unwrap();
+        std::fs::write(
+            entry.join("records.json"),
+            serde_json::to_string(&vec![record]).unwrap(),
+        )
+        .unwrap();
         args.extend(["--kernel".into(), format!("debian-12:{kernel}")]);
     }
 
@@ -92,7 +118,11 @@ fn main() {
         let seconds = started.elapsed().as_secs_f64();
         let stdout = String::from_utf8_lossy(&output.stdout);
         let cached = stdout.lines().filter(|l| l.contains(" cached ")).count();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert_eq!(cached, KERNELS, "{stdout}");
         println!("rerun {run}: {KERNELS} kernels, all cached, {seconds:.3} s (target < 2 s)");
     }

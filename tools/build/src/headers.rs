@@ -138,6 +138,11 @@ impl HeaderStore {
         if result.is_err() {
             let _ = remove_if_present(&partial);
         }
+        // The unpacked tree is what later runs use; the .debs (tens of MB
+        // per kernel) can be fetched again if ever needed.
+        for p in &packages {
+            let _ = std::fs::remove_file(apt_dir.join("cache/archives").join(p.deb_file()));
+        }
         result?;
         remove_if_present(&dir)?;
         std::fs::rename(&partial, &dir).map_err(BuildError::io(&dir))?;

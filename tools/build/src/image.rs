@@ -49,12 +49,18 @@ pub struct RootInfo {
 }
 
 impl RootRecipe {
-    pub fn for_distro(distro: &Distro, sources: String) -> Result<RootRecipe> {
+    /// Whether kmodfarm can make a root for `distro` (apt distros only).
+    pub fn check_supported(distro: &Distro) -> Result<()> {
         if distro.family != PackageFamily::Deb || distro.package_manager != "apt" {
             return Err(BuildError::NoRecipe {
                 id: distro.id.clone(),
             });
         }
+        Ok(())
+    }
+
+    pub fn for_distro(distro: &Distro, sources: String) -> Result<RootRecipe> {
+        Self::check_supported(distro)?;
         let mut packages: Vec<String> = std::iter::once(distro.toolchain.compiler.clone())
             .chain(distro.toolchain.build_packages.iter().cloned())
             .chain(EXTRA_PACKAGES.iter().map(|p| p.to_string()))

@@ -141,13 +141,9 @@ pub fn run(
         return finish(records);
     }
     match build(shared, job, root, headers, &key) {
-        Ok(mut records) => {
-            for r in &mut records {
-                r.cache_key = key.clone();
-                r.compiler = Some(root.compiler.clone());
-                r.duration_ms = started.elapsed().as_millis() as u64;
-            }
-            match store(shared, &key, &records, &out_dir) {
+        Ok(records) => {
+            let records = finish(records);
+            match install(&cache_entry(shared, &key), &records, &out_dir) {
                 Ok(()) => records,
                 Err(e) => failed(shared, job, &e.to_string(), started),
             }
@@ -221,15 +217,9 @@ fn from_cache(shared: &Shared, job: &Job, key: &str, out_dir: &Path) -> Option<V
     Some(cached)
 }
 
-/// Keeps a fresh result in the cache, then installs it into the output.
-fn store(shared: &Shared, key: &str, records: &[BuildRecord], out_dir: &Path) -> Result<()> {
-    let entry = cache_entry(shared, key);
-    install(&entry, records, out_dir)
-}
-
-/// Writes `records.json` into `from` (the cache entry) and copies the
-/// entry's files to `out_dir` through a temporary directory renamed into
-/// place, so the output never holds half a result.
+/// Copies a cache entry's files and `records` (as record.json) to
+/// `out_dir` through a temporary directory renamed into place, so the
+/// output never holds half a result.
 fn install(from: &Path, records: &[BuildRecord], out_dir: &Path) -> Result<()> {
     let parent = out_dir.parent().expect("kernel dirs have parents");
     std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;

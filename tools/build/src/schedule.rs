@@ -149,6 +149,7 @@ fn root_for(id: &str, set: &DistroSet, opts: &Options, events: Events) -> Result
     if opts.runtime.kind() == RuntimeKind::Host {
         return Ok(host_root(id));
     }
+    RootRecipe::check_supported(distro)?;
     let sources = crate::sources::sources_for(distro, opts.mirror.as_deref(), &opts.apt_sources)?;
     let recipe = RootRecipe::for_distro(distro, sources)?;
     let root_id = recipe.id();

@@ -75,6 +75,11 @@ fn parse_deb822(text: &str) -> Vec<Stanza> {
 /// distro lists it. Stanzas naming no Debian-looking suite are dropped.
 pub fn rewrite_for(host: &[Stanza], distro: &Distro) -> Vec<Stanza> {
     let mut out = Vec::new();
+    // A Debian host's archive serves Debian suites only: Ubuntu's come
+    // from --mirror.
+    if !distro.id.starts_with("debian-") {
+        return out;
+    }
     for stanza in host {
         let suites: Vec<String> = stanza
             .suites

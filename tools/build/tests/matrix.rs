@@ -211,11 +211,14 @@ fn a_debian_kernel_matrix_builds_in_parallel_roots_caches_shards_and_merges() {
     let out1 = work.path().join("out1");
     let junit = work.path().join("junit.xml");
     let mut args1 = as_refs(&with_skip);
+    let report = work.path().join("report.json");
     args1.extend([
         "--kernel".into(),
         format!("debian-12:{missing}"),
         "--junit".into(),
         junit.display().to_string(),
+        "--report-json".into(),
+        report.display().to_string(),
     ]);
     let run1 = build(
         &manifest,
@@ -275,6 +278,9 @@ fn a_debian_kernel_matrix_builds_in_parallel_roots_caches_shards_and_merges() {
     assert!(!walk(&out1)
         .iter()
         .any(|p| p.display().to_string().contains(".incoming")));
+    let reported: Vec<BuildRecord> =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(reported, run1.records, "--report-json holds every record");
     let junit_text = std::fs::read_to_string(&junit).unwrap();
     assert!(
         junit_text.contains("tests=\"8\" failures=\"2\" errors=\"0\" skipped=\"1\""),

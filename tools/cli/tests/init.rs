@@ -4,11 +4,21 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn kmodfarm(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kmodfarm")).args(args).current_dir(dir).env("DEBFULLNAME", "Ada Admin").env("DEBEMAIL", "ada@fleet.example").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_kmodfarm"))
+        .args(args)
+        .current_dir(dir)
+        .env("DEBFULLNAME", "Ada Admin")
+        .env("DEBEMAIL", "ada@fleet.example")
+        .output()
+        .unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A DKMS source tree as vendors ship them: two modules, one in a subdirectory.
@@ -48,13 +58,20 @@ fn init_scaffolds_a_manifest_that_loads() {
     let out = kmodfarm(&proj, &["init"]);
     assert!(out.status.success(), "{}", text(&out));
     let manifest = kmodfarm_spec::Manifest::load(&proj.join("kmodfarm.toml")).unwrap();
-    assert_eq!(manifest.package.name, "my-sensor", "package names cannot hold '_'");
+    assert_eq!(
+        manifest.package.name, "my-sensor",
+        "package names cannot hold '_'"
+    );
     assert_eq!(manifest.modules[0].name, "my_sensor");
     assert_eq!(manifest.package.maintainer, "Ada Admin <ada@fleet.example>");
 
     let again = kmodfarm(&proj, &["init"]);
     assert!(!again.status.success());
-    assert!(text(&again).contains("already exists; pass --force"), "{}", text(&again));
+    assert!(
+        text(&again).contains("already exists; pass --force"),
+        "{}",
+        text(&again)
+    );
 }
 
 #[test]
@@ -64,16 +81,32 @@ fn init_from_imports_a_multi_module_dkms_tree() {
     let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
     assert!(out.status.success(), "{}", text(&out));
     let notes = text(&out);
-    assert!(notes.contains("REMAKE_INITRD=yes became [boot] initramfs"), "{notes}");
+    assert!(
+        notes.contains("REMAKE_INITRD=yes became [boot] initramfs"),
+        "{notes}"
+    );
     assert!(notes.contains("CLEAN was dropped"), "{notes}");
 
     let m = kmodfarm_spec::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
     assert_eq!(m.package.name, "snapper");
     assert_eq!(m.package.version, "3.1.4");
-    assert_eq!(m.package.license, "GPL-2.0-only", "read from MODULE_LICENSE");
+    assert_eq!(
+        m.package.license, "GPL-2.0-only",
+        "read from MODULE_LICENSE"
+    );
     assert_eq!(m.source_dir, Path::new("."));
-    let modules: Vec<(&str, &str, &str)> = m.modules.iter().map(|x| (x.name.as_str(), x.location.as_str(), x.dest.as_str())).collect();
-    assert_eq!(modules, [("snapper", "src", "/kernel/drivers/block"), ("snapper_cow", "cow", "/updates/dkms")]);
+    let modules: Vec<(&str, &str, &str)> = m
+        .modules
+        .iter()
+        .map(|x| (x.name.as_str(), x.location.as_str(), x.dest.as_str()))
+        .collect();
+    assert_eq!(
+        modules,
+        [
+            ("snapper", "src", "/kernel/drivers/block"),
+            ("snapper_cow", "cow", "/updates/dkms")
+        ]
+    );
     assert_eq!(m.build.command.as_deref(), Some("make -C src KVER=${kernelver} KDIR=${kernel_source_dir} && make -C cow KDIR=${kernel_source_dir}"));
     assert_eq!(m.build.pre_build.as_deref(), Some("configure ${kernelver}"));
     assert_eq!(m.kernels.min.as_ref().unwrap().to_string(), "5.15");
@@ -85,18 +118,34 @@ fn init_from_imports_a_multi_module_dkms_tree() {
 fn init_from_a_broken_dkms_conf_names_the_line_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let tree = dkms_tree(dir.path());
-    std::fs::write(tree.join("dkms.conf"), MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"3.1.4")).unwrap();
+    std::fs::write(
+        tree.join("dkms.conf"),
+        MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"3.1.4"),
+    )
+    .unwrap();
     let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("dkms.conf: line 3: unterminated quote"), "{}", text(&out));
+    assert!(
+        text(&out).contains("dkms.conf: line 3: unterminated quote"),
+        "{}",
+        text(&out)
+    );
     assert!(!tree.join("kmodfarm.toml").exists());
 
-    std::fs::write(tree.join("dkms.conf"), MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"3.1-4\"")).unwrap();
+    std::fs::write(
+        tree.join("dkms.conf"),
+        MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"3.1-4\""),
+    )
+    .unwrap();
     let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("version '3.1-4'"), "{}", text(&out));
     assert!(!tree.join("kmodfarm.toml").exists());
-    assert_eq!(std::fs::read_dir(&tree).unwrap().count(), 4, "no temp file left behind");
+    assert_eq!(
+        std::fs::read_dir(&tree).unwrap().count(),
+        4,
+        "no temp file left behind"
+    );
 }
 
 /// init --from, then render: the rendered dkms.conf says what the imported
@@ -108,7 +157,16 @@ fn init_from_then_render_gives_back_an_equivalent_dkms_conf() {
     let tree = dkms_tree(dir.path());
     let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
     assert!(out.status.success(), "{}", text(&out));
-    let out = kmodfarm(dir.path(), &["-m", "snapper-3.1.4/kmodfarm.toml", "render", "--out", "rendered"]);
+    let out = kmodfarm(
+        dir.path(),
+        &[
+            "-m",
+            "snapper-3.1.4/kmodfarm.toml",
+            "render",
+            "--out",
+            "rendered",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
 
     let original = DkmsConf::parse(MULTI_MODULE_CONF).unwrap().semantics();
@@ -117,17 +175,34 @@ fn init_from_then_render_gives_back_an_equivalent_dkms_conf() {
     for (key, value) in &original {
         match key.as_str() {
             // Deprecated in DKMS 3: dropped, with a note (REMAKE_INITRD became [boot] initramfs).
-            "CLEAN" | "REMAKE_INITRD" => assert!(!rendered.contains_key(key), "{key} must not be rendered"),
+            "CLEAN" | "REMAKE_INITRD" => {
+                assert!(!rendered.contains_key(key), "{key} must not be rendered")
+            }
             // The original step still runs, behind kmodfarm's input checks.
             "PRE_BUILD" => {
                 assert_eq!(rendered[key], "kmodfarm-prebuild ${kernelver}");
-                let prebuild = std::fs::read_to_string(dir.path().join("rendered/kmodfarm-prebuild")).unwrap();
-                assert!(prebuild.trim_end().ends_with("exec \"./configure\" \"${kernelver}\""), "{prebuild}");
+                let prebuild =
+                    std::fs::read_to_string(dir.path().join("rendered/kmodfarm-prebuild")).unwrap();
+                assert!(
+                    prebuild
+                        .trim_end()
+                        .ends_with("exec \"./configure\" \"${kernelver}\""),
+                    "{prebuild}"
+                );
             }
-            "BUILT_MODULE_LOCATION[0]" => assert_eq!(rendered[key], "src", "trailing slash normalised"),
-            _ => assert_eq!(rendered.get(key), Some(value), "{key} differs in\n{rendered_text}"),
+            "BUILT_MODULE_LOCATION[0]" => {
+                assert_eq!(rendered[key], "src", "trailing slash normalised")
+            }
+            _ => assert_eq!(
+                rendered.get(key),
+                Some(value),
+                "{key} differs in\n{rendered_text}"
+            ),
         }
     }
-    assert!(rendered.contains_key("BUILD_EXCLUSIVE_KERNEL"), "the regex is added for DKMS < 3.0.11");
+    assert!(
+        rendered.contains_key("BUILD_EXCLUSIVE_KERNEL"),
+        "the regex is added for DKMS < 3.0.11"
+    );
     assert!(tree.join("kmodfarm.toml").exists());
 }

@@ -136,10 +136,20 @@ impl DkmsConf {
                     value,
                 }),
                 Some(Err(message)) if quote_spans_lines => {
-                    let message = format!("unterminated quote: the value opened here runs on to line {i} ({message})");
-                    return Err(DkmsConfError { line: start, message });
+                    let message = format!(
+                        "unterminated quote: the value opened here runs on to line {i} ({message})"
+                    );
+                    return Err(DkmsConfError {
+                        line: start,
+                        message,
+                    });
                 }
-                Some(Err(message)) => return Err(DkmsConfError { line: start, message }),
+                Some(Err(message)) => {
+                    return Err(DkmsConfError {
+                        line: start,
+                        message,
+                    })
+                }
                 None => conf.other_lines.push((start, trimmed.to_string())),
             }
         }

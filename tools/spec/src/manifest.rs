@@ -418,7 +418,14 @@ impl Manifest {
         if kernels.is_empty() {
             // Compared at the shorter precision: min 6.8.3, max 6.8 is fine.
             let span = raw.kernels.min.as_ref().unwrap().span();
-            return c.err(span, format!("kernel range min {} is above max {}", kernels.min.as_ref().unwrap(), kernels.max.as_ref().unwrap()));
+            return c.err(
+                span,
+                format!(
+                    "kernel range min {} is above max {}",
+                    kernels.min.as_ref().unwrap(),
+                    kernels.max.as_ref().unwrap()
+                ),
+            );
         }
 
         let boot_span = raw.boot.as_ref().map_or(0..0, |b| b.span());

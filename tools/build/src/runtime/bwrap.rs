@@ -8,6 +8,7 @@
 
 use std::process::Command;
 
+use super::podman::layer_mounts;
 use super::{RunSpec, Runtime, RuntimeKind, PATH};
 use crate::error::{BuildError, Result};
 use crate::image::RootInfo;
@@ -27,8 +28,8 @@ impl Bwrap {
         if !on_path("unshare") {
             return Err(unusable("unshare not found on PATH (install util-linux)"));
         }
-        // SAFETY-free check of the effective uid through /proc: the header
-        // overlay is mounted with plain mount(8), which needs root.
+        // The effective uid, from /proc (no libc dependency for one number):
+        // the header overlay is mounted with plain mount(8), which needs root.
         let uid = std::fs::read_to_string("/proc/self/status")
             .ok()
             .and_then(|s| {
@@ -43,6 +44,11 @@ impl Bwrap {
         }
         Ok(Bwrap)
     }
+}
+
+/// `text` as one word for sh.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 impl Runtime for Bwrap {
@@ -63,12 +69,26 @@ impl Runtime for Bwrap {
         let mut cmd = match spec.headers {
             Some(headers) => {
                 let mut cmd = Command::new("unshare");
-                let mount = format!(
-                    "mount -t overlay kmodfarm-headers -o ro,lowerdir={}:{} {} && exec bwrap \"$@\"",
+                let mut mount = format!(
+                    "mount -t overlay kmodfarm-headers -o ro,lowerdir={}:{} {}",
                     headers.display(),
                     root.path.display(),
                     merged.path().display()
                 );
+                // The overlay gives the header trees their mount points; the
+                // trees themselves are then bound over it, so the compiler's
+                // thousands of header lookups hit the plain file system
+                // rather than overlayfs's layered lookups.
+                for (host, guest) in layer_mounts(headers, &root.path) {
+                    if host.is_dir() && !host.is_symlink() {
+                        mount.push_str(&format!(
+                            " && mount --bind {} {}",
+                            quote(&host.display().to_string()),
+                            quote(&format!("{}{guest}", merged.path().display()))
+                        ));
+                    }
+                }
+                mount.push_str(" && exec bwrap \"$@\"");
                 cmd.args([
                     "--mount",
                     "--propagation",
