@@ -83,3 +83,42 @@ fn a_mirror_scoped_to_an_unknown_name_is_refused() {
         "{err}"
     );
 }
+
+/// `kmodfarm build` given no matrix discovers one, exactly as `kmodfarm
+/// kernels` lists it (live: Debian's archive through the host's apt sources).
+#[test]
+fn build_without_a_matrix_plans_the_discovered_kernels() {
+    let module =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../module/kmodfarm.toml");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kmodfarm"))
+            .arg("-m")
+            .arg(&module)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let listed = run(&["kernels", "--distro", "debian-12", "--json"]);
+    let mut listed: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kernel_release"].as_str().unwrap().to_string())
+        .collect();
+    let plan = run(&["build", "--distro", "debian-12", "--dry-run", "--json"]);
+    let text = plan.to_string();
+    listed.sort();
+    assert!(listed.len() >= 6, "{listed:?}");
+    for kernel in &listed {
+        assert!(
+            text.contains(&format!("\"{kernel}\"")),
+            "{kernel} missing from the plan: {text}"
+        );
+    }
+}

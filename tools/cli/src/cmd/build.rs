@@ -98,8 +98,14 @@ fn matrix(args: &MatrixArgs, set: &kmodfarm_spec::DistroSet) -> Result<Vec<Matri
     if !args.distro_filter.is_empty() {
         entries.retain(|e| args.distro_filter.contains(&e.distro));
     }
+    if entries.is_empty() && args.matrix.is_none() && args.kernels.is_empty() {
+        return Err("no kernels: give --kernel DISTRO:RELEASE, or --matrix FILE from `kmodfarm kernels --json`".into());
+    }
     if entries.is_empty() {
-        return Err("no kernels to build: give --kernel DISTRO:RELEASE, or --matrix FILE from `kmodfarm kernels --json`".into());
+        return Err(
+            "no kernels to build: the --kernel/--matrix given select none of the --distro ones"
+                .into(),
+        );
     }
     Ok(entries)
 }
@@ -107,7 +113,23 @@ fn matrix(args: &MatrixArgs, set: &kmodfarm_spec::DistroSet) -> Result<Vec<Matri
 pub fn run(ctx: &Context, args: Args) -> Result {
     let manifest = ctx.load_manifest()?;
     let set = ctx.distro_set()?;
-    let entries = args.matrix.entries(&set)?;
+    let entries = if args.matrix.matrix.is_none() && args.matrix.kernels.is_empty() {
+        // No matrix given: discover it, as `kmodfarm kernels` would, for
+        // the manifest's target distros (or the --distro ones).
+        let ids = if args.matrix.distro_filter.is_empty() {
+            manifest.distros.clone()
+        } else {
+            args.matrix.distro_filter.clone()
+        };
+        let found =
+            super::kernels::discover(ctx, &manifest, &ids, &super::kernels::Args::defaults())?;
+        if found.entries.is_empty() {
+            return Err(format!("no kernels of {} in the manifest's range", ids.join(", ")).into());
+        }
+        found.entries
+    } else {
+        args.matrix.entries(&set)?
+    };
     let plan = plan::plan(&manifest, &set, &entries, args.shard)?;
     if args.dry_run {
         if args.json {

@@ -42,14 +42,45 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result {
     let manifest = ctx.load_manifest()?;
-    let set = ctx.distro_set()?;
     let ids = if args.distro.is_empty() {
         manifest.distros.clone()
     } else {
         args.distro.clone()
     };
-    let distros = select_distros(&set, &ids)?;
+    let found = discover(ctx, &manifest, &ids, &args)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &found.entries)?;
+        writeln!(out)?;
+    } else {
+        print_table(&mut out, &found)?;
+    }
+    for skipped in &found.excluded {
+        eprintln!(
+            "skipped {} {}: {}",
+            skipped.distro, skipped.kernel_release, skipped.reason
+        );
+    }
+    eprintln!(
+        "{} kernel(s) in range {}; {} skipped",
+        found.entries.len(),
+        range_text(&manifest.kernels),
+        found.excluded.len()
+    );
+    Ok(())
+}
 
+/// The kernels of `ids` in the manifest's range, read from the distros'
+/// package indexes: `kernels` prints them, `build` builds them when it is
+/// given no matrix.
+pub fn discover(
+    ctx: &Context,
+    manifest: &kmodfarm_spec::Manifest,
+    ids: &[String],
+    args: &Args,
+) -> Result<Discovered> {
+    let set = ctx.distro_set()?;
+    let distros = select_distros(&set, ids)?;
     let mut explicit = Vec::new();
     for text in &args.mirror {
         let mut mirror: Mirror = text.parse()?;
@@ -76,28 +107,21 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         range: &manifest.kernels,
         system_map: manifest.build.needs(KernelInput::SystemMap),
     };
+    Ok(discover_all(&distros, &wanted, &sources)?)
+}
 
-    let found = discover_all(&distros, &wanted, &sources)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        serde_json::to_writer_pretty(&mut out, &found.entries)?;
-        writeln!(out)?;
-    } else {
-        print_table(&mut out, &found)?;
+impl Args {
+    /// Discovery as `kmodfarm kernels` does it by default: the host's apt
+    /// sources, the default cache.
+    pub fn defaults() -> Args {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: Args,
+        }
+        Wrapper::parse_from(["kmodfarm"]).args
     }
-    for skipped in &found.excluded {
-        eprintln!(
-            "skipped {} {}: {}",
-            skipped.distro, skipped.kernel_release, skipped.reason
-        );
-    }
-    eprintln!(
-        "{} kernel(s) in range {}; {} skipped",
-        found.entries.len(),
-        range_text(&manifest.kernels),
-        found.excluded.len()
-    );
-    Ok(())
 }
 
 fn range_text(range: &kmodfarm_spec::KernelRange) -> String {
