@@ -44,3 +44,21 @@ pub fn bookworm() -> &'static Bookworm {
         make().unwrap_or_else(|e| panic!("cannot make the Debian 12 test root: {e}"))
     })
 }
+
+/// The address [`stand_in_system_map`] gives `linux_banner` by default.
+pub const STAND_IN_BANNER: u64 = 0xffff_ffff_82a0_01c0;
+
+/// A stand-in for a kernel's real System.map, made by the tests (Debian's
+/// real one ships only in the 1 GB linux-image-*-dbg package): thousands of
+/// text symbols plus `linux_banner` at `banner`, in System.map's format.
+pub fn stand_in_system_map(banner: u64) -> String {
+    let mut map = String::new();
+    for i in 0..5000u64 {
+        map += &format!(
+            "{:016x} T kmodfarm_stand_in_text_{i}\n",
+            0xffff_ffff_8100_0000u64 + i * 0x40
+        );
+    }
+    map += &format!("{banner:016x} R linux_banner\n");
+    map
+}

@@ -177,21 +177,6 @@ fn build_exclusive_skips() {
     );
 }
 
-/// A stand-in for a real System.map, written by this test: Debian's real
-/// one ships in the 1 GB linux-image-*-dbg package. Thousands of text
-/// symbols plus linux_banner at `banner_address`, in System.map's format.
-fn stand_in_system_map(banner_address: u64) -> String {
-    let mut map = String::new();
-    for i in 0..5000u64 {
-        map += &format!(
-            "{:016x} T kmodfarm_stand_in_text_{i}\n",
-            0xffff_ffff_8100_0000u64 + i * 0x40
-        );
-    }
-    map += &format!("{banner_address:016x} R linux_banner\n");
-    map
-}
-
 #[test]
 fn system_map_required() {
     let root = fixtures::bookworm();
@@ -258,7 +243,11 @@ fn system_map_required() {
     // the configure step records the symbol's address.
     let banner = 0xffff_ffff_82a0_01c0u64;
     sandbox
-        .write_file(&system_map, stand_in_system_map(banner).as_bytes(), 0o644)
+        .write_file(
+            &system_map,
+            fixtures::stand_in_system_map(banner).as_bytes(),
+            0o644,
+        )
         .expect("stand-in System.map written");
     sandbox
         .run(&["dkms", "remove", &id, "-k", kernel.as_str()])

@@ -203,21 +203,6 @@ fn kernel_served_by_a_prebuilt_package_installs_and_is_left_alone() {
     assert_installed(&sandbox, &rendered, kernel);
 }
 
-/// A stand-in for a real System.map, written by this test (Debian's real
-/// one ships in the 1 GB linux-image-*-dbg package): thousands of text
-/// symbols and linux_banner, in System.map's format.
-fn stand_in_system_map() -> String {
-    let mut map = String::new();
-    for i in 0..5000u64 {
-        map += &format!(
-            "{:016x} T kmodfarm_stand_in_text_{i}\n",
-            0xffff_ffff_8100_0000u64 + i * 0x40
-        );
-    }
-    map += "ffffffff82a001c0 R linux_banner\n";
-    map
-}
-
 #[test]
 fn kernel_without_a_real_system_map_installs_and_builds_once_it_has_one() {
     let root = fixtures::bookworm();
@@ -252,7 +237,11 @@ fn kernel_without_a_real_system_map_installs_and_builds_once_it_has_one() {
 
     // Once a real System.map is there, the image's hooks build the module.
     sandbox
-        .write_file(&system_map, stand_in_system_map().as_bytes(), 0o644)
+        .write_file(
+            &system_map,
+            fixtures::stand_in_system_map(fixtures::STAND_IN_BANNER).as_bytes(),
+            0o644,
+        )
         .expect("stand-in System.map written");
     let out = run_hooks(&sandbox, IMAGE_HOOKS, kernel);
     assert_hooks_pass(&out, IMAGE_HOOKS);

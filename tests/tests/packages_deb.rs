@@ -161,20 +161,6 @@ fn dkms_deb_installs_upgrades_reinstalls_and_purges() {
     assert_eq!(left.stdout.trim(), "", "left after purge:\n{left}");
 }
 
-/// A stand-in for a real System.map (Debian's real one ships in the 1 GB
-/// -dbg package): many text symbols and linux_banner, in System.map's format.
-fn stand_in_system_map() -> String {
-    let mut map = String::new();
-    for i in 0..5000u64 {
-        map += &format!(
-            "{:016x} T kmodfarm_stand_in_{i}\n",
-            0xffff_ffff_8100_0000u64 + i * 0x40
-        );
-    }
-    map += "ffffffff82a001c0 R linux_banner\n";
-    map
-}
-
 #[test]
 fn headers_before_image_waits_for_the_real_system_map() {
     let root = fixtures::bookworm();
@@ -208,7 +194,11 @@ fn headers_before_image_waits_for_the_real_system_map() {
     // The image's real System.map arrives, then the kernel hook runs.
     let system_map = format!("/boot/System.map-{kernel}");
     sandbox
-        .write_file(&system_map, stand_in_system_map().as_bytes(), 0o644)
+        .write_file(
+            &system_map,
+            fixtures::stand_in_system_map(fixtures::STAND_IN_BANNER).as_bytes(),
+            0o644,
+        )
         .expect("stand-in System.map written");
     let hook = sandbox.run_ok(&[
         "/etc/kernel/postinst.d/kmfdemo-dkms",
