@@ -66,3 +66,26 @@ where
 {
     capture(Command::new(kmodfarm_bin()).args(args))
 }
+
+/// `kmodfarm -m MANIFEST package --format FORMAT --out DIR [EXTRA...]`,
+/// which must succeed: the package files (`*.FORMAT`) in `out`, sorted.
+pub fn kmodfarm_package(manifest: &Path, format: &str, out: &Path, extra: &[&str]) -> Vec<PathBuf> {
+    let mut args: Vec<String> = vec![
+        "-m".into(),
+        manifest.display().to_string(),
+        "package".into(),
+        "--format".into(),
+        format.into(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    kmodfarm(&args).expect("kmodfarm runs").expect_ok();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == format))
+        .collect();
+    files.sort();
+    files
+}

@@ -21,6 +21,14 @@ pub struct ModuleCopy {
 }
 
 impl ModuleCopy {
+    /// A copy of module/ whose manifest declares `needs = ["system-map"]`.
+    pub fn example_needing_system_map() -> Result<ModuleCopy> {
+        Self::example_with(&[(
+            "pre_build = \"configure\"\n",
+            "pre_build = \"configure\"\nneeds = [\"system-map\"]\n",
+        )])
+    }
+
     /// A copy of the example module with its manifest edited by `edits`:
     /// each `(from, to)` replaces text that must occur in the manifest, so a
     /// change to the real manifest breaks the test loudly instead of

@@ -37,7 +37,7 @@ mod sandbox;
 
 pub use apt_index::{newest_headers, AptIndex};
 pub use apt_sources::{apt_sources, AptSource, AptSources};
-pub use bin::{kmodfarm, kmodfarm_bin, module_dir, repo_root};
+pub use bin::{kmodfarm, kmodfarm_bin, kmodfarm_package, module_dir, repo_root};
 pub use cache::cache_dir;
 pub use error::{Error, Result};
 pub use example::{ModuleCopy, Rendered};

@@ -181,11 +181,7 @@ fn build_exclusive_skips() {
 fn system_map_required() {
     let root = fixtures::bookworm();
     let kernel = &root.k612;
-    let module = ModuleCopy::example_with(&[(
-        "pre_build = \"configure\"\n",
-        "pre_build = \"configure\"\nneeds = [\"system-map\"]\n",
-    )])
-    .expect("a copy of module/");
+    let module = ModuleCopy::example_needing_system_map().expect("a copy of module/");
     let rendered =
         Rendered::render(&module.manifest()).expect("kmodfarm render of the System.map manifest");
     let sandbox = sandbox_with(&rendered);

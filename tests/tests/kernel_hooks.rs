@@ -207,11 +207,7 @@ fn kernel_served_by_a_prebuilt_package_installs_and_is_left_alone() {
 fn kernel_without_a_real_system_map_installs_and_builds_once_it_has_one() {
     let root = fixtures::bookworm();
     let kernel = &root.k612;
-    let module = ModuleCopy::example_with(&[(
-        "pre_build = \"configure\"\n",
-        "pre_build = \"configure\"\nneeds = [\"system-map\"]\n",
-    )])
-    .expect("a copy of module/");
+    let module = ModuleCopy::example_needing_system_map().expect("a copy of module/");
     let rendered =
         Rendered::render(&module.manifest()).expect("kmodfarm render of the System.map manifest");
     let sandbox = installed(&rendered);

@@ -19,29 +19,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kmodfarm_spec::KernelRelease;
-use kmodfarm_tests::{fixtures, kmodfarm, module_dir, ModuleCopy, Sandbox};
+use kmodfarm_tests::{fixtures, kmodfarm_package, module_dir, ModuleCopy, Sandbox};
 
 /// `kmodfarm -m MANIFEST package --format deb --out DIR [EXTRA...]`; the
 /// .deb files it wrote, by package name prefix.
 fn package_debs(manifest: &Path, out: &Path, extra: &[&str]) -> Vec<PathBuf> {
-    let mut args: Vec<String> = vec![
-        "-m".into(),
-        manifest.display().to_string(),
-        "package".into(),
-        "--format".into(),
-        "deb".into(),
-        "--out".into(),
-        out.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    kmodfarm(&args).expect("kmodfarm runs").expect_ok();
-    let mut debs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-        .collect();
-    debs.sort();
-    debs
+    kmodfarm_package(manifest, "deb", out, extra)
 }
 
 fn find<'a>(debs: &'a [PathBuf], prefix: &str) -> &'a Path {
@@ -165,11 +148,8 @@ fn dkms_deb_installs_upgrades_reinstalls_and_purges() {
 fn headers_before_image_waits_for_the_real_system_map() {
     let root = fixtures::bookworm();
     let kernel = &root.k612;
-    let module = ModuleCopy::example_with(&[(
-        "pre_build = \"configure\"\n",
-        "pre_build = \"configure\"\nneeds = [\"system-map\"]\n",
-    )])
-    .expect("a copy of module/ needing System.map");
+    let module =
+        ModuleCopy::example_needing_system_map().expect("a copy of module/ needing System.map");
     let out = tempfile::tempdir().unwrap();
     let debs = package_debs(&module.manifest(), out.path(), &[]);
     let sandbox = Sandbox::new(&root.root).expect("a sandbox over the Debian 12 root");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kmodfarm_spec::KernelRelease;
-use kmodfarm_tests::{fixtures, kmodfarm, module_dir, Sandbox};
+use kmodfarm_tests::{fixtures, kmodfarm_package, module_dir, Sandbox};
 
 fn host(cmd: &mut Command) -> String {
     let out = cmd
@@ -28,24 +28,7 @@ fn host(cmd: &mut Command) -> String {
 }
 
 fn package_rpms(out: &Path, extra: &[&str]) -> Vec<PathBuf> {
-    let mut args = vec![
-        "-m".to_string(),
-        module_dir().join("kmodfarm.toml").display().to_string(),
-        "package".into(),
-        "--format".into(),
-        "rpm".into(),
-        "--out".into(),
-        out.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    kmodfarm(&args).expect("kmodfarm runs").expect_ok();
-    let mut rpms: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
-        .collect();
-    rpms.sort();
-    rpms
+    kmodfarm_package(&module_dir().join("kmodfarm.toml"), "rpm", out, extra)
 }
 
 /// An .rpm unpacked by rpm itself, its file list and its scriptlets.
