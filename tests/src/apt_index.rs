@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use kmodfarm_spec::KernelRelease;
+use kmodfarm_model::KernelRelease;
 
 use crate::apt_sources::apt_sources;
 use crate::cache::{cache_dir, CacheLock};

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmodfarm_spec::Manifest;
+use kmodfarm_model::Manifest;
 use tempfile::TempDir;
 
 use crate::bin::{kmodfarm_bin, module_dir};

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use kmodfarm_spec::KernelRelease;
+use kmodfarm_model::KernelRelease;
 
 use crate::apt_index::AptIndex;
 use crate::root::{DebianRoot, PreparedRoot};

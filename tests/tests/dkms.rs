@@ -7,7 +7,7 @@
 //! Needs root, mmdebstrap, bwrap and this machine's apt sources reachable;
 //! the first run makes the cached Debian 12 root (a few minutes).
 
-use kmodfarm_spec::KernelRelease;
+use kmodfarm_model::KernelRelease;
 use kmodfarm_tests::{fixtures, ModuleCopy, Output, Rendered, Sandbox};
 
 /// A sandbox over the shared Debian 12 root with `rendered` installed the

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kmodfarm_spec::KernelRelease;
+use kmodfarm_model::KernelRelease;
 use kmodfarm_tests::{fixtures, BootImage, Rendered, Sandbox};
 
 const SCRIPT: &str = r#"

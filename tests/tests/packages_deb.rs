@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmodfarm_spec::KernelRelease;
+use kmodfarm_model::KernelRelease;
 use kmodfarm_tests::{fixtures, kmodfarm_package, module_dir, ModuleCopy, Sandbox};
 
 /// `kmodfarm -m MANIFEST package --format deb --out DIR [EXTRA...]`; the

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmodfarm_spec::KernelRelease;
+use kmodfarm_model::KernelRelease;
 use kmodfarm_tests::{fixtures, kmodfarm_package, module_dir, Sandbox};
 
 fn host(cmd: &mut Command) -> String {

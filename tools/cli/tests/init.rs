@@ -57,7 +57,7 @@ fn init_scaffolds_a_manifest_that_loads() {
     std::fs::create_dir(&proj).unwrap();
     let out = kmodfarm(&proj, &["init"]);
     assert!(out.status.success(), "{}", text(&out));
-    let manifest = kmodfarm_spec::Manifest::load(&proj.join("kmodfarm.toml")).unwrap();
+    let manifest = kmodfarm_model::Manifest::load(&proj.join("kmodfarm.toml")).unwrap();
     assert_eq!(
         manifest.package.name, "my-sensor",
         "package names cannot hold '_'"
@@ -87,7 +87,7 @@ fn init_from_imports_a_multi_module_dkms_tree() {
     );
     assert!(notes.contains("CLEAN was dropped"), "{notes}");
 
-    let m = kmodfarm_spec::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
+    let m = kmodfarm_model::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
     assert_eq!(m.package.name, "snapper");
     assert_eq!(m.package.version, "3.1.4");
     assert_eq!(
@@ -152,7 +152,7 @@ fn init_from_a_broken_dkms_conf_names_the_line_and_writes_nothing() {
 /// one said, except for what kmodfarm changes on purpose (and says so).
 #[test]
 fn init_from_then_render_gives_back_an_equivalent_dkms_conf() {
-    use kmodfarm_spec::dkms_conf::DkmsConf;
+    use kmodfarm_model::dkms_conf::DkmsConf;
     let dir = tempfile::tempdir().unwrap();
     let tree = dkms_tree(dir.path());
     let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);

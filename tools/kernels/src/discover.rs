@@ -3,8 +3,8 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use kmodfarm_spec::distro::IndexFormat;
-use kmodfarm_spec::{Distro, DistroSet, PackageFamily};
+use kmodfarm_model::distro::IndexFormat;
+use kmodfarm_model::{Distro, DistroSet, PackageFamily};
 use sha2::{Digest, Sha256};
 
 use crate::apt_packages::{parse_packages, DebPackage, KERNEL_PACKAGE_PREFIX};

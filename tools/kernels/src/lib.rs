@@ -3,7 +3,7 @@
 //!
 //! - [`apt_packages`], [`apt_release`], [`rpm_md`], [`decompress`]: pure
 //!   readers of Debian/Ubuntu and RPM-MD index files.
-//! - [`matrix`]: pure: kernel packages → [`MatrixEntry`](kmodfarm_spec::record::MatrixEntry)s.
+//! - [`matrix`]: pure: kernel packages → [`MatrixEntry`](kmodfarm_model::record::MatrixEntry)s.
 //! - [`mirrors`]: which URL serves a suite (`--mirror`, the host's apt sources).
 //! - [`fetch`]: the [`Fetcher`](fetch::Fetcher) trait and its caching HTTP client.
 //! - [`discover`]: the two put together, per distro.

@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kmodfarm_spec::kernel::vercmp;
-use kmodfarm_spec::record::MatrixEntry;
-use kmodfarm_spec::{Distro, KernelRange, KernelRelease};
+use kmodfarm_model::kernel::vercmp;
+use kmodfarm_model::record::MatrixEntry;
+use kmodfarm_model::{Distro, KernelRange, KernelRelease};
 
 use crate::apt_packages::DebPackage;
 use crate::rpm_md::RpmPackage;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use kmodfarm_spec::{Distro, DistroSet, PackageFamily};
+use kmodfarm_model::{Distro, DistroSet, PackageFamily};
 
 use crate::error::{KernelsError, Result};
 

@@ -6,7 +6,7 @@ use kmodfarm_kernels::apt_packages::parse_packages;
 use kmodfarm_kernels::matrix::{apt_matrix, rpm_matrix};
 use kmodfarm_kernels::rpm_md::parse_primary;
 use kmodfarm_kernels::{Discovered, Wanted};
-use kmodfarm_spec::{Distro, DistroSet, KernelRange};
+use kmodfarm_model::{Distro, DistroSet, KernelRange};
 
 fn distro(id: &str) -> Distro {
     DistroSet::builtin().get(id).unwrap().clone()

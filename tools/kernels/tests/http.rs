@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use kmodfarm_kernels::events::{Event, Quiet};
 use kmodfarm_kernels::fetch::{Fetcher, HttpFetcher, Origin, RetryPolicy};
 use kmodfarm_kernels::{discover, KernelsError, Mirrors, Sources, Wanted};
-use kmodfarm_spec::{DistroSet, KernelRange};
+use kmodfarm_model::{DistroSet, KernelRange};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone)]
@@ -226,7 +226,7 @@ fn mirrors(url: &str) -> Mirrors {
     }
 }
 
-fn debian_12() -> kmodfarm_spec::Distro {
+fn debian_12() -> kmodfarm_model::Distro {
     DistroSet::builtin().get("debian-12").unwrap().clone()
 }
 

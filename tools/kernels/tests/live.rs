@@ -18,7 +18,7 @@ use kmodfarm_kernels::fetch::Fetcher;
 use kmodfarm_kernels::fetch::{HttpFetcher, RetryPolicy};
 use kmodfarm_kernels::mirrors::{read_apt_sources, AptSource};
 use kmodfarm_kernels::{discover, Discovered, Mirror, Mirrors, Sources, Wanted};
-use kmodfarm_spec::{Distro, DistroSet, KernelRange};
+use kmodfarm_model::{Distro, DistroSet, KernelRange};
 
 /// The host's deb source that serves `suite`.
 fn host_source_for(sources: &[AptSource], suite: &str) -> AptSource {

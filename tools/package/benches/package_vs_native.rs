@@ -17,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kmodfarm_model::{DistroSet, Manifest};
 use kmodfarm_package::dkms::{plan_dkms, DkmsInputs};
 use kmodfarm_package::{
     write_package, FileData, Format, GeneratedFile, PackageSpec, ScriptKind, SourceTree,
 };
-use kmodfarm_spec::{DistroSet, Manifest};
 
 const ROUNDS: usize = 15;
 const EPOCH: u64 = 1_700_000_000;

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use kmodfarm_spec::manifest::PackageMeta;
+use kmodfarm_model::manifest::PackageMeta;
 
 use crate::spec::{FileData, FileEntry};
 

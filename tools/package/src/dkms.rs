@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use kmodfarm_spec::record::dkms_package_name;
-use kmodfarm_spec::{Distro, Manifest};
+use kmodfarm_model::record::dkms_package_name;
+use kmodfarm_model::{Distro, Manifest};
 
 use crate::error::{PackageError, Result};
 use crate::source_tree::SourceTree;

@@ -35,8 +35,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use kmodfarm_spec::record::{prebuilt_package_name, BuildOutcome, BuildRecord};
-use kmodfarm_spec::{Distro, KernelRelease, Manifest, PackageFamily};
+use kmodfarm_model::record::{prebuilt_package_name, BuildOutcome, BuildRecord};
+use kmodfarm_model::{Distro, KernelRelease, Manifest, PackageFamily};
 
 use crate::debian_docs;
 use crate::dkms::{check_unique, SHELL};

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use kmodfarm_spec::Manifest;
+use kmodfarm_model::Manifest;
 
 use crate::error::{PackageError, Result};
 

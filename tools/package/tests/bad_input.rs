@@ -12,8 +12,8 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use common::*;
+use kmodfarm_model::Manifest;
 use kmodfarm_package::{write_package, Format, PackageError, SourceTree};
-use kmodfarm_spec::Manifest;
 
 fn reload(p: &Project) -> Manifest {
     Manifest::load(&p.root().join("kmodfarm.toml")).unwrap()

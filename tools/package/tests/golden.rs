@@ -86,7 +86,7 @@ fn the_plan_prints_as_json() {
         file("debian/prerm", None, 0o755),
         file("rpm/post", None, 0o644),
     ];
-    let distros = kmodfarm_spec::DistroSet::builtin();
+    let distros = kmodfarm_model::DistroSet::builtin();
     let spec = plan_dkms(&DkmsInputs {
         manifest: &p.manifest,
         distro: distros.get("debian-12").unwrap(),

@@ -2,7 +2,7 @@
 //! so a misspelt variable is an error (tera refuses undefined names) rather
 //! than an empty string in a shipped script.
 
-use kmodfarm_spec::{KernelInput, Manifest};
+use kmodfarm_model::{KernelInput, Manifest};
 use serde::Serialize;
 
 /// DKMS's default kbuild invocation, with the tree DKMS copies the source to.

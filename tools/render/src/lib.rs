@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use kmodfarm_spec::Manifest;
+use kmodfarm_model::Manifest;
 
 mod context;
 mod lint;

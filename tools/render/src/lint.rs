@@ -7,8 +7,8 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use kmodfarm_spec::dkms_conf::{self, Assignment, DkmsConf};
-use kmodfarm_spec::{KernelRange, KernelRelease, Manifest, VersionBound};
+use kmodfarm_model::dkms_conf::{self, Assignment, DkmsConf};
+use kmodfarm_model::{KernelRange, KernelRelease, Manifest, VersionBound};
 use regex::Regex;
 
 use crate::context::{helper_path, PREBUILD_SCRIPT};

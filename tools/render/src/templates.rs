@@ -220,7 +220,7 @@ fn string_arg<'a>(filter: &str, value: &'a Value) -> tera::Result<&'a str> {
 /// `{{ x | dkms_quote }}`: a double-quoted shell word that bash reads back
 /// unchanged, with `$variables` left live (dkms.conf and shell arguments).
 fn dkms_quote(value: &Value, _: &HashMap<String, Value>) -> tera::Result<Value> {
-    Ok(kmodfarm_spec::dkms_conf::quote(string_arg("dkms_quote", value)?).into())
+    Ok(kmodfarm_model::dkms_conf::quote(string_arg("dkms_quote", value)?).into())
 }
 
 /// `{{ x | sh_quote }}`: a single-quoted shell word, taken literally.

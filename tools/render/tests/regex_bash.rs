@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kmodfarm_spec::{KernelRelease, Manifest};
+use kmodfarm_model::{KernelRelease, Manifest};
 
 fn releases() -> Vec<KernelRelease> {
     let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))

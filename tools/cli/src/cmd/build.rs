@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use kmodfarm_build::events::Event;
-use kmodfarm_build::plan::{self, Shard};
-use kmodfarm_build::runtime::{self, RuntimeKind};
-use kmodfarm_build::schedule::{self, Options};
-use kmodfarm_build::{cache_dir, report};
-use kmodfarm_spec::record::MatrixEntry;
+use kmodfarm_builder::events::Event;
+use kmodfarm_builder::plan::{self, Shard};
+use kmodfarm_builder::runtime::{self, RuntimeKind};
+use kmodfarm_builder::schedule::{self, Options};
+use kmodfarm_builder::{cache_dir, report};
+use kmodfarm_model::record::MatrixEntry;
 
 use super::{Context, Result};
 
@@ -74,12 +74,12 @@ pub struct Args {
 
 impl MatrixArgs {
     /// The matrix from --matrix and --kernel, filtered by --distro.
-    pub fn entries(&self, set: &kmodfarm_spec::DistroSet) -> Result<Vec<MatrixEntry>> {
+    pub fn entries(&self, set: &kmodfarm_model::DistroSet) -> Result<Vec<MatrixEntry>> {
         matrix(self, set)
     }
 }
 
-fn matrix(args: &MatrixArgs, set: &kmodfarm_spec::DistroSet) -> Result<Vec<MatrixEntry>> {
+fn matrix(args: &MatrixArgs, set: &kmodfarm_model::DistroSet) -> Result<Vec<MatrixEntry>> {
     let mut entries: Vec<MatrixEntry> = Vec::new();
     if let Some(path) = &args.matrix {
         let text = std::fs::read_to_string(path)
@@ -196,7 +196,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
                 if let Some(bar) = &bar {
                     if !matches!(
                         record.outcome,
-                        kmodfarm_spec::record::BuildOutcome::Skipped { .. }
+                        kmodfarm_model::record::BuildOutcome::Skipped { .. }
                     ) {
                         bar.inc(1);
                     }
@@ -255,7 +255,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         .filter(|r| {
             matches!(
                 r.outcome,
-                kmodfarm_spec::record::BuildOutcome::Failed { .. }
+                kmodfarm_model::record::BuildOutcome::Failed { .. }
             )
         })
         .map(|r| format!("{}/{}", r.distro, r.kernel_release))

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use kmodfarm_build::image::RootRecipe;
-use kmodfarm_build::{cache_dir, sources};
+use kmodfarm_builder::image::RootRecipe;
+use kmodfarm_builder::{cache_dir, sources};
 
 use super::{Context, Result};
 
@@ -44,14 +44,14 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     let set = ctx.distro_set()?;
     let cache = args.cache_dir.unwrap_or_else(cache_dir::default_cache_dir);
     for id in &args.ids {
-        let distro = kmodfarm_build::plan::find_distro(&set, id)?;
+        let distro = kmodfarm_builder::plan::find_distro(&set, id)?;
         RootRecipe::check_supported(distro)?;
         let text = sources::sources_for(distro, args.mirror.as_deref(), &args.apt_sources)?;
         let recipe = RootRecipe::for_distro(distro, text)?;
         eprintln!("{id}: root {} ({})", recipe.id(), recipe.packages.join(" "));
         let info = recipe.ensure(&cache, &distro.toolchain.compiler)?;
         if args.podman {
-            let image = kmodfarm_build::runtime::podman::ensure_image(&info)?;
+            let image = kmodfarm_builder::runtime::podman::ensure_image(&info)?;
             eprintln!("{id}: podman image {image}");
         }
         println!("{}\t{}\t{}", id, info.path.display(), info.compiler);

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use kmodfarm_spec::import::{self, ImportDefaults};
-use kmodfarm_spec::Manifest;
+use kmodfarm_model::import::{self, ImportDefaults};
+use kmodfarm_model::Manifest;
 
 use super::{Context, Result};
 
@@ -26,8 +26,8 @@ pub struct Args {
 pub fn run(_ctx: &Context, args: Args) -> Result {
     let out = match (&args.out, &args.from) {
         (Some(out), _) => out.clone(),
-        (None, Some(dir)) => dir.join(kmodfarm_spec::manifest::FILE_NAME),
-        (None, None) => PathBuf::from(kmodfarm_spec::manifest::FILE_NAME),
+        (None, Some(dir)) => dir.join(kmodfarm_model::manifest::FILE_NAME),
+        (None, None) => PathBuf::from(kmodfarm_model::manifest::FILE_NAME),
     };
     if out.exists() && !args.force {
         return Err(format!(

@@ -10,7 +10,7 @@ use kmodfarm_kernels::mirrors::read_apt_sources;
 use kmodfarm_kernels::{
     discover_all, select_distros, Discovered, Mirror, Mirrors, Sources, Wanted,
 };
-use kmodfarm_spec::manifest::KernelInput;
+use kmodfarm_model::manifest::KernelInput;
 
 use super::{Context, Result};
 
@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
 /// given no matrix.
 pub fn discover(
     ctx: &Context,
-    manifest: &kmodfarm_spec::Manifest,
+    manifest: &kmodfarm_model::Manifest,
     ids: &[String],
     args: &Args,
 ) -> Result<Discovered> {
@@ -124,9 +124,9 @@ impl Args {
     }
 }
 
-fn range_text(range: &kmodfarm_spec::KernelRange) -> String {
+fn range_text(range: &kmodfarm_model::KernelRange) -> String {
     let end =
-        |b: &Option<kmodfarm_spec::VersionBound>| b.as_ref().map_or("*".into(), |b| b.to_string());
+        |b: &Option<kmodfarm_model::VersionBound>| b.as_ref().map_or("*".into(), |b| b.to_string());
     format!("{} to {}", end(&range.min), end(&range.max))
 }
 

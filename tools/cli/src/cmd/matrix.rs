@@ -1,7 +1,7 @@
 //! `kmodfarm matrix`: the build matrix split into shards, as a GitHub
 //! Actions matrix, a GitLab parallel:matrix, or a Kubernetes Indexed Job.
 
-use kmodfarm_build::ci::{self, K8sJob};
+use kmodfarm_builder::ci::{self, K8sJob};
 
 use super::{Context, Result};
 
@@ -42,7 +42,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         Format::K8s => {
             let manifest = ctx.load_manifest()?;
             let job = K8sJob {
-                name: format!("kmodfarm-build-{}", manifest.package.name),
+                name: format!("kmodfarm-builder-{}", manifest.package.name),
                 image: args.image,
                 claim: args.claim,
             };

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kmodfarm_build::{merge, report};
+use kmodfarm_builder::{merge, report};
 
 use super::{Context, Result};
 

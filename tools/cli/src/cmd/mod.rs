@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use kmodfarm_spec::{DistroSet, Manifest};
+use kmodfarm_model::{DistroSet, Manifest};
 
 pub mod build;
 pub mod image;

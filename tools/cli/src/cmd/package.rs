@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use kmodfarm_model::{Distro, DistroSet, KernelRelease, Manifest, PackageFamily};
 use kmodfarm_package::dkms::{plan_dkms, DkmsInputs};
 use kmodfarm_package::prebuilt::{plan_prebuilt, scan_prebuilt, PrebuiltKernel, PrebuiltModule};
 use kmodfarm_package::{
     resolve_source_date, write_package, Format, GeneratedFile, PackageSpec, SigningKey, SourceTree,
 };
 use kmodfarm_render::RenderOptions;
-use kmodfarm_spec::{Distro, DistroSet, KernelRelease, Manifest, PackageFamily};
 
 use super::{Context, Result};
 

@@ -6,10 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kmodfarm_model::{DistroSet, KernelRelease, Manifest};
 use kmodfarm_package::dkms::{plan_dkms, DkmsInputs};
 use kmodfarm_package::prebuilt::{plan_prebuilt, PrebuiltKernel, PrebuiltModule};
 use kmodfarm_package::{Format, GeneratedFile, PackageSpec, SourceTree};
-use kmodfarm_spec::{DistroSet, KernelRelease, Manifest};
 
 pub const EPOCH: u64 = 1_700_000_000;
 pub const KERNEL: &str = "6.1.0-56-amd64";

@@ -6,8 +6,8 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use kmodfarm_model::Manifest;
 use kmodfarm_render::{RenderOptions, RenderedFile};
-use kmodfarm_spec::Manifest;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -1,0 +1,510 @@
+//! One kernel: find its result in the cache, or compile in the root, check
+//! the product with modinfo, sign it, compress it, check that kmod reads
+//! the compressed file, and record it. A finished job's files are moved
+//! into the output directory whole; a failed one leaves nothing there.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+use kmodfarm_model::record::{Artifact, BuildOutcome, BuildRecord, SymbolSource, SCHEMA_VERSION};
+use kmodfarm_model::{KernelInput, Manifest};
+
+use crate::cache_dir::remove_if_present;
+use crate::compress::compress;
+use crate::error::{BuildError, Result};
+use crate::headers::{tail, HeaderLayer};
+use crate::image::RootInfo;
+use crate::plan::{CacheInputs, Job, Skip};
+use crate::runtime::{Bind, RunSpec, Runtime, GUEST_KEYS, GUEST_OUT, GUEST_SRC};
+
+/// Lines of a failed build's log kept in its record.
+const LOG_TAIL: usize = 25;
+
+/// What every job of a run shares.
+pub struct Shared<'a> {
+    pub manifest: &'a Manifest,
+    pub runtime: &'a dyn Runtime,
+    pub cache: &'a Path,
+    pub out: &'a Path,
+    pub source_digest: &'a str,
+    pub manifest_build: String,
+}
+
+/// Why a job failed, for its records.
+struct Failure {
+    reason: String,
+    log: String,
+}
+
+impl From<BuildError> for Failure {
+    fn from(e: BuildError) -> Failure {
+        Failure {
+            reason: e.to_string(),
+            log: String::new(),
+        }
+    }
+}
+
+fn record(shared: &Shared, job: &Job, module: &str, outcome: BuildOutcome) -> BuildRecord {
+    BuildRecord {
+        schema_version: SCHEMA_VERSION,
+        module: module.to_string(),
+        version: shared.manifest.package.version.clone(),
+        distro: job.entry.distro.clone(),
+        arch: job.entry.arch.clone(),
+        kernel_release: job.entry.kernel_release.clone(),
+        outcome,
+        inputs: shared.manifest.build.needs.clone(),
+        symbol_source: SymbolSource::NotNeeded,
+        compiler: None,
+        toolchain_image: Some(job.toolchain_image.clone()),
+        cache_key: String::new(),
+        duration_ms: 0,
+        log: None,
+    }
+}
+
+/// Records for a kernel outside the range.
+pub fn skipped(manifest: &Manifest, skip: &Skip) -> Vec<BuildRecord> {
+    manifest
+        .modules
+        .iter()
+        .map(|m| BuildRecord {
+            schema_version: SCHEMA_VERSION,
+            module: m.name.clone(),
+            version: manifest.package.version.clone(),
+            distro: skip.entry.distro.clone(),
+            arch: skip.entry.arch.clone(),
+            kernel_release: skip.entry.kernel_release.clone(),
+            outcome: BuildOutcome::Skipped {
+                reason: skip.reason.clone(),
+            },
+            inputs: manifest.build.needs.clone(),
+            symbol_source: SymbolSource::NotNeeded,
+            compiler: None,
+            toolchain_image: None,
+            cache_key: String::new(),
+            duration_ms: 0,
+            log: None,
+        })
+        .collect()
+}
+
+/// Records for a job that could not even start (no root, no headers).
+pub fn failed(shared: &Shared, job: &Job, reason: &str, started: Instant) -> Vec<BuildRecord> {
+    job.products
+        .iter()
+        .map(|p| {
+            let mut r = record(
+                shared,
+                job,
+                &p.module,
+                BuildOutcome::Failed {
+                    reason: reason.to_string(),
+                    log_tail: tail(reason, LOG_TAIL).lines().map(str::to_string).collect(),
+                },
+            );
+            r.duration_ms = started.elapsed().as_millis() as u64;
+            r
+        })
+        .collect()
+}
+
+/// Builds (or finds cached) `job` in `root` over `headers`.
+pub fn run(
+    shared: &Shared,
+    job: &Job,
+    root: &RootInfo,
+    headers: &HeaderLayer,
+    started: Instant,
+) -> Vec<BuildRecord> {
+    let key = CacheInputs {
+        source_digest: shared.source_digest,
+        manifest_build: shared.manifest_build.clone(),
+        kernel: job.entry.kernel_release.as_str(),
+        header_packages: &headers.packages,
+        root_id: &root.id,
+    }
+    .key();
+    let out_dir = shared.out.join(job.entry.key());
+    let finish = |mut records: Vec<BuildRecord>| {
+        for r in &mut records {
+            r.cache_key = key.clone();
+            r.compiler = Some(root.compiler.clone());
+            r.duration_ms = started.elapsed().as_millis() as u64;
+        }
+        records
+    };
+    if let Some(records) = from_cache(shared, job, &key, &out_dir) {
+        return finish(records);
+    }
+    match build(shared, job, root, headers, &key) {
+        Ok(records) => {
+            let records = finish(records);
+            match install(&cache_entry(shared, &key), &records, &out_dir) {
+                Ok(()) => records,
+                Err(e) => failed(shared, job, &e.to_string(), started),
+            }
+        }
+        Err(failure) => {
+            // Nothing of this build reaches the output, and an older
+            // product for the kernel would now be a lie: remove it.
+            let _ = remove_if_present(&out_dir);
+            let log_path = shared
+                .cache
+                .join("logs")
+                .join(format!("{}.log", job.entry.key()));
+            if let Some(parent) = log_path.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let log_text = if failure.log.is_empty() {
+                &failure.reason
+            } else {
+                &failure.log
+            };
+            let _ = std::fs::write(&log_path, log_text);
+            let mut records = finish(
+                job.products
+                    .iter()
+                    .map(|p| {
+                        record(
+                            shared,
+                            job,
+                            &p.module,
+                            BuildOutcome::Failed {
+                                reason: failure.reason.clone(),
+                                log_tail: tail(log_text, LOG_TAIL)
+                                    .lines()
+                                    .map(str::to_string)
+                                    .collect(),
+                            },
+                        )
+                    })
+                    .collect(),
+            );
+            for r in &mut records {
+                r.log = Some(log_path.display().to_string());
+            }
+            records
+        }
+    }
+}
+
+fn cache_entry(shared: &Shared, key: &str) -> PathBuf {
+    shared.cache.join("artifacts").join(key)
+}
+
+/// The cached result for `key`, installed into the output, as Cached.
+fn from_cache(shared: &Shared, job: &Job, key: &str, out_dir: &Path) -> Option<Vec<BuildRecord>> {
+    let entry = cache_entry(shared, key);
+    let text = std::fs::read_to_string(entry.join("records.json")).ok()?;
+    let records: Vec<BuildRecord> = serde_json::from_str(&text).ok()?;
+    let cached: Vec<BuildRecord> = records
+        .into_iter()
+        .map(|mut r| {
+            if let BuildOutcome::Built { artifact } = r.outcome {
+                r.outcome = BuildOutcome::Cached { artifact };
+            }
+            r
+        })
+        .collect();
+    if cached.len() != job.products.len() {
+        return None;
+    }
+    install(&entry, &cached, out_dir).ok()?;
+    Some(cached)
+}
+
+/// Copies a cache entry's files and `records` (as record.json) to
+/// `out_dir` through a temporary directory renamed into place, so the
+/// output never holds half a result.
+fn install(from: &Path, records: &[BuildRecord], out_dir: &Path) -> Result<()> {
+    let parent = out_dir.parent().expect("kernel dirs have parents");
+    std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
+    let incoming = tempfile::Builder::new()
+        .prefix(".incoming-")
+        .tempdir_in(parent)
+        .map_err(BuildError::io(parent))?;
+    for entry in std::fs::read_dir(from).map_err(BuildError::io(from))? {
+        let entry = entry.map_err(BuildError::io(from))?;
+        let name = entry.file_name();
+        if name == "records.json" {
+            continue;
+        }
+        let dest = incoming.path().join(&name);
+        std::fs::copy(entry.path(), &dest).map_err(BuildError::io(&dest))?;
+    }
+    let json = serde_json::to_string_pretty(records).expect("records serialize");
+    let record_path = incoming.path().join("record.json");
+    std::fs::write(&record_path, json).map_err(BuildError::io(&record_path))?;
+    remove_if_present(out_dir)?;
+    let kept = incoming.keep();
+    std::fs::rename(&kept, out_dir).map_err(BuildError::io(out_dir))
+}
+
+/// The compile script: DKMS's order (copy, PRE_BUILD, build), then for each
+/// module: sign (before compressing: the signature covers the .ko), and
+/// what modinfo says. Values come in through the environment, so nothing
+/// from the manifest is pasted into shell text.
+const SCRIPT: &str = r#"
+mkdir -p "$OUT/build" "$OUT/products"
+cp -a "$SRC/." "$OUT/build/"
+cd "$OUT/build"
+export kernelver="$KVER" kernel_source_dir="$KDIR" arch=x86_64
+if [ -n "$PRE_BUILD" ]; then echo "kmodfarm: PRE_BUILD ./$PRE_BUILD"; sh -c "./$PRE_BUILD"; fi
+echo "kmodfarm: build: $BUILD_CMD"
+sh -c "$BUILD_CMD"
+for m in $MODULES; do
+  name=${m%%:*}; ko="${m#*:}/$name.ko"
+  [ -f "$ko" ] || { echo "kmodfarm: the build left no $ko" >&2; exit 3; }
+  if [ -n "$SIGN_HASH" ]; then
+    echo "kmodfarm: signing $ko"
+    "$KDIR/scripts/sign-file" "$SIGN_HASH" "$KEYS/key.pem" "$KEYS/cert" "$ko"
+  fi
+  cp "$ko" "$OUT/products/$name.ko"
+  for field in vermagic name version signer; do
+    modinfo -F "$field" "$ko" > "$OUT/products/$name.$field"
+  done
+done
+"#;
+
+fn build(
+    shared: &Shared,
+    job: &Job,
+    root: &RootInfo,
+    headers: &HeaderLayer,
+    key: &str,
+) -> std::result::Result<Vec<BuildRecord>, Failure> {
+    let manifest = shared.manifest;
+    if manifest.build.needs(KernelInput::SystemMap) {
+        return Err(Failure {
+            reason: "the manifest needs a System.map, which prebuilt builds cannot supply yet"
+                .into(),
+            log: String::new(),
+        });
+    }
+    let work_parent = shared.cache.join("work");
+    std::fs::create_dir_all(&work_parent).map_err(BuildError::io(&work_parent))?;
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{}-", job.entry.kernel_release))
+        .tempdir_in(&work_parent)
+        .map_err(BuildError::io(&work_parent))?;
+    let out = work.path().join("out");
+    std::fs::create_dir_all(&out).map_err(BuildError::io(&out))?;
+    let runtime = shared.runtime;
+    let src_bind = Bind {
+        host: std::fs::canonicalize(manifest.source_path())
+            .map_err(BuildError::io(manifest.source_path()))?,
+        guest: GUEST_SRC.into(),
+        writable: false,
+    };
+    let out_bind = Bind {
+        host: out.clone(),
+        guest: GUEST_OUT.into(),
+        writable: true,
+    };
+    let mut binds = vec![src_bind.clone(), out_bind.clone()];
+    let mut env = vec![
+        ("SRC".to_string(), runtime.guest_path(&src_bind)),
+        ("OUT".to_string(), runtime.guest_path(&out_bind)),
+        ("KVER".to_string(), job.entry.kernel_release.to_string()),
+        (
+            "KDIR".to_string(),
+            format!("/lib/modules/{}/build", job.entry.kernel_release),
+        ),
+        (
+            "PRE_BUILD".to_string(),
+            manifest.build.pre_build.clone().unwrap_or_default(),
+        ),
+        (
+            "BUILD_CMD".to_string(),
+            manifest
+                .build
+                .command
+                .clone()
+                .unwrap_or_else(|| "make -C \"$kernel_source_dir\" M=\"$PWD\" modules".into()),
+        ),
+        (
+            "MODULES".to_string(),
+            job.products
+                .iter()
+                .map(|p| format!("{}:{}", p.module, p.location))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        ("SIGN_HASH".to_string(), String::new()),
+    ];
+    if let Some(signing) = &manifest.signing {
+        let keys = work.path().join("keys");
+        std::fs::create_dir_all(&keys).map_err(BuildError::io(&keys))?;
+        for (from, name) in [(&signing.key, "key.pem"), (&signing.cert, "cert")] {
+            let from = manifest.root.join(from);
+            std::fs::copy(&from, keys.join(name)).map_err(|e| Failure {
+                reason: format!("signing: cannot read {}: {e}", from.display()),
+                log: String::new(),
+            })?;
+        }
+        let keys_bind = Bind {
+            host: keys,
+            guest: GUEST_KEYS.into(),
+            writable: false,
+        };
+        env.push(("KEYS".into(), runtime.guest_path(&keys_bind)));
+        binds.push(keys_bind);
+        env.retain(|(k, _)| k != "SIGN_HASH");
+        env.push(("SIGN_HASH".into(), signing.hash.clone()));
+    }
+    let spec = RunSpec {
+        script: SCRIPT,
+        binds: binds.clone(),
+        headers: headers.tree.as_deref(),
+        network: false,
+        env: env.clone(),
+    };
+    let done = runtime.run(root, &spec)?;
+    let log = done.output.clone();
+    let fail = |reason: String| Failure {
+        reason,
+        log: log.clone(),
+    };
+    if !done.success {
+        let last = done
+            .output
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        return Err(fail(format!("build failed ({}): {last}", done.status)));
+    }
+
+    let products = out.join("products");
+    let field = |module: &str, name: &str| {
+        std::fs::read_to_string(products.join(format!("{module}.{name}")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let final_dir = tempfile::Builder::new()
+        .prefix(".entry-")
+        .tempdir_in(&work_parent)
+        .map_err(BuildError::io(&work_parent))?;
+    let mut records = Vec::new();
+    let mut check_script = String::new();
+    for p in &job.products {
+        let vermagic = field(&p.module, "vermagic");
+        let kernel = job.entry.kernel_release.as_str();
+        if vermagic.split_whitespace().next() != Some(kernel) {
+            return Err(fail(format!(
+                "{}.ko has vermagic '{vermagic}', not for {kernel}",
+                p.module
+            )));
+        }
+        let name = field(&p.module, "name");
+        if name != p.module {
+            return Err(fail(format!(
+                "{}.ko calls itself '{name}' (modinfo name), not '{}'",
+                p.module, p.module
+            )));
+        }
+        let version = field(&p.module, "version");
+        if version != manifest.package.version {
+            return Err(fail(format!(
+                "{}.ko has version '{version}' (MODULE_VERSION), the manifest says '{}'",
+                p.module, manifest.package.version
+            )));
+        }
+        let signed = !field(&p.module, "signer").is_empty();
+        if manifest.signing.is_some() && !signed {
+            return Err(fail(format!(
+                "{}.ko has no signature after sign-file",
+                p.module
+            )));
+        }
+        let file_name = Path::new(&p.artifact)
+            .file_name()
+            .expect("artifact has a name")
+            .to_owned();
+        let packed = final_dir.path().join(&file_name);
+        compress(
+            &products.join(format!("{}.ko", p.module)),
+            &packed,
+            job.compression,
+        )?;
+        let bytes = std::fs::read(&packed).map_err(BuildError::io(&packed))?;
+        // Compared by its first word: modinfo ends vermagic with a space.
+        check_script.push_str(&format!(
+            "v=$(modinfo -F vermagic {GUEST_OUT}/{file}) || exit 1\n[ \"${{v%% *}}\" = '{kernel}' ] || {{ echo \"{file}: vermagic reads '$v'\"; exit 1; }}\n",
+            file = file_name.to_string_lossy(),
+        ));
+        std::fs::copy(&packed, out.join(&file_name)).map_err(BuildError::io(&out))?;
+        records.push(record(
+            shared,
+            job,
+            &p.module,
+            BuildOutcome::Built {
+                artifact: Artifact {
+                    path: p.artifact.clone(),
+                    module: p.module.clone(),
+                    sha256: hex::encode(Sha256::digest(&bytes)),
+                    size: bytes.len() as u64,
+                    compression: job.compression,
+                    signed,
+                    vermagic,
+                },
+            },
+        ));
+    }
+    // The target's own kmod must read the compressed file.
+    let check = RunSpec {
+        script: &check_script,
+        binds: vec![Bind {
+            writable: false,
+            ..out_bind
+        }],
+        headers: None,
+        network: false,
+        env: vec![],
+    };
+    let check_script_host;
+    let check = if runtime.uses_header_layer() {
+        check
+    } else {
+        check_script_host = check_script.replace(GUEST_OUT, &out.display().to_string());
+        RunSpec {
+            script: &check_script_host,
+            ..check
+        }
+    };
+    let checked = runtime.run(root, &check)?;
+    if !checked.success {
+        return Err(fail(format!(
+            "kmod in the {} root cannot read the compressed module: {}",
+            job.entry.distro,
+            checked.output.trim()
+        )));
+    }
+    let log_path = final_dir.path().join("build.log");
+    std::fs::write(&log_path, &log).map_err(BuildError::io(&log_path))?;
+    for r in &mut records {
+        r.log = Some(format!("{}/build.log", job.entry.key()));
+        r.cache_key = key.to_string();
+        r.compiler = Some(root.compiler.clone());
+    }
+    let json = serde_json::to_string_pretty(&records).expect("records serialize");
+    std::fs::write(final_dir.path().join("records.json"), json)
+        .map_err(BuildError::io(final_dir.path()))?;
+    let entry = cache_entry(shared, key);
+    if let Some(parent) = entry.parent() {
+        std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
+    }
+    let kept = final_dir.keep();
+    if std::fs::rename(&kept, &entry).is_err() {
+        // Another process stored the same key first: same inputs, same result.
+        let _ = std::fs::remove_dir_all(&kept);
+    }
+    Ok(records)
+}
