@@ -61,6 +61,12 @@ pub struct KernelNaming {
     pub flavours: Vec<String>,
     pub headers_package: String,
     pub image_package: String,
+    /// Other packages that install the same kernel image: Debian publishes
+    /// `linux-image-<k>-unsigned` first and the signed `linux-image-<k>`
+    /// only later, and a host may run either; Ubuntu has
+    /// `linux-image-unsigned-<k>`. A prebuilt module depends on any of them.
+    #[serde(default)]
+    pub image_package_alternatives: Vec<String>,
     /// The meta-package that always pulls the current headers.
     pub headers_meta_package: String,
     /// The package that carries a real System.map, when the image's is not.
@@ -139,6 +145,14 @@ impl Distro {
 
     pub fn image_package(&self, k: &KernelRelease) -> String {
         self.expand(&self.kernel.image_package, k)
+    }
+
+    /// The image package and its alternatives, preferred first.
+    pub fn image_packages(&self, k: &KernelRelease) -> Vec<String> {
+        std::iter::once(&self.kernel.image_package)
+            .chain(&self.kernel.image_package_alternatives)
+            .map(|template| self.expand(template, k))
+            .collect()
     }
 
     pub fn system_map_package(&self, k: &KernelRelease) -> String {

@@ -173,14 +173,15 @@ pub fn plan_prebuilt(
 }
 
 /// The exact kernel the module was built for. Debian and Ubuntu name one
-/// package per kernel release (`linux-image-<k>`). RPM distros name the
+/// package per kernel release (`linux-image-<k>`), signed or unsigned: any
+/// of them will do. RPM distros name the
 /// package `kernel-core`/`kernel-default` with the release as its version,
 /// so a package name like `kernel-core-<k>` is not a capability rpm can
 /// resolve; their kernels provide `kernel-uname-r = <k>` for this purpose
 /// (what SUSE KMPs and Fedora kmods require).
 fn image_dependency(format: Format, distro: &Distro, kernel: &KernelRelease) -> Dependency {
     match format {
-        Format::Deb => Dependency::on(distro.image_package(kernel)),
+        Format::Deb => Dependency::one_of(distro.image_packages(kernel)),
         Format::Rpm => Dependency::exactly("kernel-uname-r", kernel.as_str()),
     }
 }
