@@ -30,18 +30,9 @@ pub enum Error {
         stderr: String,
     },
 
-    #[error("{path}:{line}: {why}")]
-    BadSources {
-        path: PathBuf,
-        line: usize,
-        why: String,
-    },
-
-    #[error("no Debian apt source found in {searched}: the tests fetch packages through this machine's apt sources")]
-    NoDebianSources { searched: String },
-
-    #[error("no apt source of this machine can be rewritten for suite '{suite}'")]
-    NoSourcesForSuite { suite: String },
+    /// This machine's apt sources could not be read or serve no such suite.
+    #[error(transparent)]
+    AptSources(#[from] kmodfarm_kernels::SourcesError),
 
     #[error("no linux-headers-<release>-amd64 package of series {series} in {suite}'s package lists ({lists})")]
     NoHeaders {
