@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{}: {source}", path.display())]
+    #[error("cannot use {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -16,7 +16,7 @@ pub enum BuildError {
         status: String,
         output: String,
     },
-    #[error("cannot run `{program}`: {source} (is {package} installed?)")]
+    #[error("cannot run `{program}` (is {package} installed?)")]
     Spawn {
         program: String,
         package: String,

@@ -63,7 +63,7 @@ pub enum KernelsError {
     )]
     Expired { url: String, ago: u64 },
 
-    #[error("cannot run gpgv to check {url}: {source}")]
+    #[error("cannot run gpgv to check {url}")]
     Gpgv { url: String, source: std::io::Error },
 
     #[error("cannot decompress {what}: {message}")]
@@ -72,7 +72,7 @@ pub enum KernelsError {
     #[error("{what}: {message}")]
     Parse { what: String, message: String },
 
-    #[error("cache {}: {source}", path.display())]
+    #[error("cannot use the cache {}", path.display())]
     Cache {
         path: PathBuf,
         source: std::io::Error,
