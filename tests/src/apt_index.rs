@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime};
 
 use kmodfarm_model::KernelRelease;
 
-use crate::apt_sources::apt_sources;
 use crate::cache::{cache_dir, CacheLock};
 use crate::error::{Error, Result};
 use crate::process::{capture, require_tool};
+use crate::root::apt_sources;
 
 /// Lists older than this are fetched again: the archive replaces kernel
 /// header packages every few weeks, and a root made from stale lists would

@@ -1,9 +1,6 @@
 //! The harness's cache directory and the lock that serialises its writers.
 
-use std::fs::{self, File, OpenOptions};
-use std::path::{Path, PathBuf};
-
-use crate::error::{Error, Result};
+use std::path::PathBuf;
 
 /// Where roots and package lists are kept between runs:
 /// `$KMODFARM_TEST_CACHE`, else `~/.cache/kmodfarm-tests`.
@@ -15,39 +12,8 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(home).join(".cache/kmodfarm-tests")
 }
 
-/// An exclusive lock on `<path>.lock`, held until dropped. Test binaries
-/// run in parallel (and cargo runs several at once), so whoever builds a
-/// cache entry holds this; the others wait and then find it made.
-pub(crate) struct CacheLock {
-    _file: File,
-}
-
-impl CacheLock {
-    pub(crate) fn acquire(entry: &Path) -> Result<CacheLock> {
-        let mut name = entry.as_os_str().to_owned();
-        name.push(".lock");
-        let lock_path = PathBuf::from(name);
-        if let Some(dir) = lock_path.parent() {
-            fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(Error::io(&lock_path))?;
-        file.lock().map_err(Error::io(&lock_path))?;
-        Ok(CacheLock { _file: file })
-    }
-}
-
-/// Removes `path` (file or directory) if it exists.
-pub(crate) fn remove_if_present(path: &Path) -> Result<()> {
-    let result = match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => Err(e),
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-    };
-    result.map_err(Error::io(path))
-}
+/// The builder's cache lock and removal, shared: test binaries run in
+/// parallel (and cargo runs several at once), so whoever builds a cache
+/// entry holds the lock on `<entry>.lock`; the others wait and then find it
+/// made.
+pub(crate) use kmodfarm_builder::cache_dir::{remove_if_present, Lock as CacheLock};

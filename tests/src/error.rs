@@ -1,6 +1,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use kmodfarm_model::error_text::with_causes;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a harness step failed. Every variant names the file, command or
@@ -30,18 +32,13 @@ pub enum Error {
         stderr: String,
     },
 
-    #[error("{path}:{line}: {why}")]
-    BadSources {
-        path: PathBuf,
-        line: usize,
-        why: String,
-    },
+    /// This machine's apt sources could not be read or serve no such suite.
+    #[error("{}", with_causes(.0))]
+    AptSources(kmodfarm_kernels::SourcesError),
 
-    #[error("no Debian apt source found in {searched}: the tests fetch packages through this machine's apt sources")]
-    NoDebianSources { searched: String },
-
-    #[error("no apt source of this machine can be rewritten for suite '{suite}'")]
-    NoSourcesForSuite { suite: String },
+    /// A step shared with the builder (its cache lock, for instance).
+    #[error("{}", with_causes(.0))]
+    Builder(kmodfarm_builder::BuildError),
 
     #[error("no linux-headers-<release>-amd64 package of series {series} in {suite}'s package lists ({lists})")]
     NoHeaders {
@@ -49,6 +46,21 @@ pub enum Error {
         suite: String,
         lists: PathBuf,
     },
+}
+
+// The harness's errors are read as panic messages (their Display alone),
+// so a wrapped library error is shown with its causes and is not also
+// offered as source().
+impl From<kmodfarm_kernels::SourcesError> for Error {
+    fn from(e: kmodfarm_kernels::SourcesError) -> Error {
+        Error::AptSources(e)
+    }
+}
+
+impl From<kmodfarm_builder::BuildError> for Error {
+    fn from(e: kmodfarm_builder::BuildError) -> Error {
+        Error::Builder(e)
+    }
 }
 
 impl Error {

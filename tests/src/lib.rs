@@ -5,7 +5,8 @@
 //!
 //! - [`kmodfarm_bin`]: the built `kmodfarm` binary.
 //! - [`AptSources`] / [`apt_sources`]: this machine's Debian apt sources,
-//!   rewritten for another suite. Mirrors are configuration: the harness
+//!   rewritten for another suite (the reader is `kmodfarm_kernels`'s, the
+//!   one `kmodfarm` itself uses). Mirrors are configuration: the harness
 //!   never names one itself.
 //! - [`AptIndex`] / [`newest_headers`]: a suite's package lists fetched with
 //!   those sources, to choose kernels the archive has today.
@@ -24,7 +25,6 @@
 //! bwrap, the archive) are errors, never skips.
 
 mod apt_index;
-mod apt_sources;
 mod bin;
 mod cache;
 mod error;
@@ -36,12 +36,12 @@ mod root;
 mod sandbox;
 
 pub use apt_index::{newest_headers, AptIndex};
-pub use apt_sources::{apt_sources, AptSource, AptSources};
 pub use bin::{kmodfarm, kmodfarm_bin, kmodfarm_package, module_dir, repo_root};
 pub use cache::cache_dir;
 pub use error::{Error, Result};
 pub use example::{ModuleCopy, Rendered};
+pub use kmodfarm_kernels::apt_sources::{AptSource, AptSources};
 pub use process::Output;
 pub use qemu::BootImage;
-pub use root::{DebianRoot, PreparedRoot};
+pub use root::{apt_sources, DebianRoot, PreparedRoot};
 pub use sandbox::{Bind, Sandbox, SandboxBackend};

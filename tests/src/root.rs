@@ -6,10 +6,18 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::apt_sources::apt_sources;
+use kmodfarm_kernels::apt_sources::AptSources;
+
 use crate::cache::{cache_dir, remove_if_present, CacheLock};
 use crate::error::{Error, Result};
 use crate::process::{capture, require_root, require_tool};
+
+/// This machine's apt sources (`/etc/apt`), rewritten for `suite` (see
+/// [`AptSources::for_suite`]): what the harness's roots and package lists
+/// are fetched with.
+pub fn apt_sources(suite: &str) -> Result<AptSources> {
+    Ok(AptSources::host()?.for_suite(suite)?)
+}
 
 /// What a root should contain: a suite and the packages to add to
 /// mmdebstrap's `apt` variant (Essential packages plus apt).

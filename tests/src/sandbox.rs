@@ -1,12 +1,17 @@
 //! One test's private, writable view of a [`PreparedRoot`], entered with
-//! bwrap. Changes (installed packages, DKMS state) persist across commands
-//! of the same sandbox and vanish with it; the cached root is never written.
+//! bwrap through the builder's runtime ([`BwrapCommand`]). Changes
+//! (installed packages, DKMS state) persist across commands of the same
+//! sandbox and vanish with it; the cached root is never written.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use kmodfarm_builder::runtime::bwrap::{BwrapCommand, Overlay, RootFs};
+/// A host path mounted into the sandbox for one or more commands (the
+/// builder runtime's own bind).
+pub use kmodfarm_builder::runtime::Bind;
 use tempfile::TempDir;
 
 use crate::error::{Error, Result};
@@ -27,8 +32,6 @@ pub enum SandboxBackend {
     Copy,
 }
 
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Where [`Sandbox::copy_in`] mounts what it copies: inside the per-command
 /// /tmp, so the mount point never lands in the sandbox's own file system.
 const INBOX: &str = "/tmp/kmodfarm-inbox";
@@ -40,14 +43,6 @@ pub struct Sandbox {
     scratch: TempDir,
     /// Host paths bound into every command.
     binds: Vec<Bind>,
-}
-
-/// A host path mounted into the sandbox for one or more commands.
-#[derive(Debug, Clone)]
-pub struct Bind {
-    pub host: PathBuf,
-    pub guest: String,
-    pub writable: bool,
 }
 
 impl Sandbox {
@@ -120,93 +115,40 @@ impl Sandbox {
         }
     }
 
-    /// The full command line that runs `argv` inside the sandbox.
+    /// The full command line that runs `argv` inside the sandbox: the
+    /// builder's bwrap command (one place starts bwrap over a root) over
+    /// this sandbox's writable view, with the host's network.
     fn command(&self, argv: &[&str], extra: &[Bind]) -> Command {
         let s = self.scratch.path();
-        let merged = s.join("merged");
-        let (mut cmd, root_args): (Command, Vec<String>) = match self.backend {
-            SandboxBackend::BwrapOverlay => (
-                Command::new("bwrap"),
-                vec![
-                    "--overlay-src".into(),
-                    self.lower.display().to_string(),
-                    "--overlay".into(),
-                    s.join("upper").display().to_string(),
-                    s.join("work").display().to_string(),
-                    "/".into(),
-                ],
-            ),
-            SandboxBackend::KernelOverlay => {
-                let mut cmd = Command::new("unshare");
-                // Paths go in as arguments, so no quoting can go wrong.
-                let mount = "mount -t overlay kmodfarm-sandbox \
-                    -o \"lowerdir=$1,upperdir=$2,workdir=$3\" \"$4\" \
-                    && shift 4 && exec bwrap \"$@\"";
-                cmd.args([
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "sh",
-                    "-c",
-                    mount,
-                    "sh",
-                ])
-                .arg(&self.lower)
-                .arg(s.join("upper"))
-                .arg(s.join("work"))
-                .arg(&merged);
-                (
-                    cmd,
-                    vec!["--bind".into(), merged.display().to_string(), "/".into()],
-                )
-            }
-            SandboxBackend::Copy => (
-                Command::new("bwrap"),
-                vec![
-                    "--bind".into(),
-                    s.join("root").display().to_string(),
-                    "/".into(),
-                ],
-            ),
+        let (upper, work, merged, copy) = (
+            s.join("upper"),
+            s.join("work"),
+            s.join("merged"),
+            s.join("root"),
+        );
+        let root = match self.backend {
+            SandboxBackend::BwrapOverlay => RootFs::BwrapOverlay {
+                lower: &self.lower,
+                upper: &upper,
+                work: &work,
+            },
+            SandboxBackend::KernelOverlay => RootFs::Overlay(Overlay {
+                lower: vec![&self.lower],
+                upper: Some((&upper, &work)),
+                mount_point: &merged,
+                bind_over: Vec::new(),
+            }),
+            SandboxBackend::Copy => RootFs::Writable(&copy),
         };
-        cmd.args(root_args)
-            .args([
-                "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
-            ])
-            .args([
-                "--unshare-pid",
-                "--unshare-ipc",
-                "--die-with-parent",
-                "--chdir",
-                "/",
-            ])
-            .args([
-                "--clearenv",
-                "--setenv",
-                "PATH",
-                PATH,
-                "--setenv",
-                "HOME",
-                "/root",
-            ])
-            .args([
-                "--setenv",
-                "LANG",
-                "C.UTF-8",
-                "--setenv",
-                "DEBIAN_FRONTEND",
-                "noninteractive",
-            ]);
-        // apt inside needs to resolve the mirror's name like the host does.
-        if Path::new("/etc/resolv.conf").exists() {
-            cmd.args(["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]);
+        BwrapCommand {
+            root,
+            binds: self.binds.iter().chain(extra).cloned().collect(),
+            // apt inside fetches from the mirrors the host's sources name.
+            network: true,
+            home: "/root",
+            env: Vec::new(),
         }
-        for bind in self.binds.iter().chain(extra) {
-            let option = if bind.writable { "--bind" } else { "--ro-bind" };
-            cmd.arg(option).arg(&bind.host).arg(&bind.guest);
-        }
-        cmd.arg("--").args(argv);
-        cmd
+        .command(argv)
     }
 
     /// Runs `argv` inside the sandbox; the result says how it went.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{}: {source}", path.display())]
+    #[error("cannot use {}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
@@ -16,7 +16,7 @@ pub enum BuildError {
         status: String,
         output: String,
     },
-    #[error("cannot run `{program}`: {source} (is {package} installed?)")]
+    #[error("cannot run `{program}` (is {package} installed?)")]
     Spawn {
         program: String,
         package: String,
@@ -26,8 +26,10 @@ pub enum BuildError {
     UnknownDistro { id: String, known: String },
     #[error("distro '{id}' has no root file system recipe here: only Debian-family distros with apt can be made with mmdebstrap")]
     NoRecipe { id: String },
-    #[error("no apt sources for {suite}: none of {} names a Debian suite; pass --mirror URL", files.display())]
-    NoSources { suite: String, files: PathBuf },
+    #[error("no apt source for {suite}: none of {files} serves it; pass --mirror URL")]
+    NoSources { suite: String, files: String },
+    #[error(transparent)]
+    AptSources(#[from] kmodfarm_kernels::SourcesError),
     #[error("container runtime '{runtime}' is not usable: {why}")]
     RuntimeUnavailable { runtime: String, why: String },
     #[error("docker engine not reachable: {why}")]

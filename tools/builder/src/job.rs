@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use kmodfarm_model::error_text::with_causes;
 use kmodfarm_model::record::{Artifact, BuildOutcome, BuildRecord, SymbolSource, SCHEMA_VERSION};
 use kmodfarm_model::{KernelInput, Manifest};
 
@@ -41,7 +42,7 @@ struct Failure {
 impl From<BuildError> for Failure {
     fn from(e: BuildError) -> Failure {
         Failure {
-            reason: e.to_string(),
+            reason: with_causes(&e),
             log: String::new(),
         }
     }
@@ -145,7 +146,7 @@ pub fn run(
             let records = finish(records);
             match install(&cache_entry(shared, &key), &records, &out_dir) {
                 Ok(()) => records,
-                Err(e) => failed(shared, job, &e.to_string(), started),
+                Err(e) => failed(shared, job, &with_causes(&e), started),
             }
         }
         Err(failure) => {

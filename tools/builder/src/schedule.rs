@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use kmodfarm_model::error_text::with_causes;
 use kmodfarm_model::record::BuildRecord;
 use kmodfarm_model::{DistroSet, Manifest};
 
@@ -82,7 +83,7 @@ pub fn execute(
                         }
                         let layer = headers.layer(opts.runtime, root, &job.entry);
                         match layer {
-                            Err(e) => job::failed(&shared, job, &e.to_string(), started),
+                            Err(e) => job::failed(&shared, job, &with_causes(&e), started),
                             Ok(layer) => {
                                 events(Event::Started { key: &key });
                                 job::run(&shared, job, root, &layer, started)
@@ -137,8 +138,8 @@ fn roots_for(
         if roots.contains_key(id) {
             continue;
         }
-        let root =
-            root_for(id, set, opts, events).map_err(|e| format!("no build root for {id}: {e}"));
+        let root = root_for(id, set, opts, events)
+            .map_err(|e| format!("no build root for {id}: {}", with_causes(&e)));
         roots.insert(id.clone(), root);
     }
     roots

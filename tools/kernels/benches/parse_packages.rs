@@ -11,10 +11,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kmodfarm_kernels::apt_packages::{parse_packages, KERNEL_PACKAGE_PREFIX};
+use kmodfarm_kernels::apt_sources::read_apt_sources;
 use kmodfarm_kernels::decompress::decompress;
 use kmodfarm_kernels::events::Quiet;
 use kmodfarm_kernels::fetch::{default_cache_dir, Fetcher, HttpFetcher, RetryPolicy};
-use kmodfarm_kernels::mirrors::read_apt_sources;
 
 fn bookworm_main() -> (String, Vec<u8>) {
     let sources = read_apt_sources(Path::new("/etc/apt")).expect("apt sources");

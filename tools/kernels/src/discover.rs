@@ -4,6 +4,7 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use kmodfarm_model::distro::IndexFormat;
+use kmodfarm_model::error_text::with_causes;
 use kmodfarm_model::{Distro, DistroSet, PackageFamily};
 use sha2::{Digest, Sha256};
 
@@ -86,7 +87,7 @@ impl std::fmt::Display for DistroFailures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "discovery failed for {} distro(s):", self.0.len())?;
         for (id, error) in &self.0 {
-            write!(f, "\n  {id}: {error}")?;
+            write!(f, "\n  {id}: {}", with_causes(error))?;
         }
         Ok(())
     }

@@ -63,7 +63,7 @@ pub enum KernelsError {
     )]
     Expired { url: String, ago: u64 },
 
-    #[error("cannot run gpgv to check {url}: {source}")]
+    #[error("cannot run gpgv to check {url}")]
     Gpgv { url: String, source: std::io::Error },
 
     #[error("cannot decompress {what}: {message}")]
@@ -72,17 +72,14 @@ pub enum KernelsError {
     #[error("{what}: {message}")]
     Parse { what: String, message: String },
 
-    #[error("cache {}: {source}", path.display())]
+    #[error("cannot use the cache {}", path.display())]
     Cache {
         path: PathBuf,
         source: std::io::Error,
     },
 
-    #[error("cannot read apt sources {}: {source}", path.display())]
-    Sources {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Sources(#[from] SourcesError),
 
     #[error("'{mirror}' is not a mirror URL: write http(s)://HOST/PATH, optionally prefixed by DISTRO= or SUITE=")]
     BadMirror { mirror: String },
@@ -96,6 +93,29 @@ pub enum KernelsError {
 
     #[error("cannot start the HTTP client: {0}")]
     Client(String),
+}
+
+/// Reading apt sources ([`crate::apt_sources`]) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    #[error("cannot read apt sources {}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{}:{line}: {why}", path.display())]
+    Bad {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+
+    #[error("no Debian apt source in {searched}")]
+    NoDebian { searched: String },
+
+    #[error("no apt source in {searched} can be rewritten for suite '{suite}'")]
+    NoneForSuite { suite: String, searched: String },
 }
 
 impl KernelsError {

@@ -1,12 +1,14 @@
 //! Which URL serves a distro's suite. Mirrors are configuration: given on
 //! the command line (`--mirror [SCOPE=]URL`), or read from the host's apt
-//! sources, which already say where this machine gets Debian from.
+//! sources, which already say where this machine gets Debian from (and, by
+//! [`AptSources::for_distro`], where it gets the other Debian releases).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use kmodfarm_model::{Distro, DistroSet, PackageFamily};
 
+use crate::apt_sources::{AptSource, AptSources};
 use crate::error::{KernelsError, Result};
 
 /// One `--mirror` value.
@@ -48,133 +50,6 @@ impl FromStr for Mirror {
     }
 }
 
-/// A `deb` entry of the host's apt sources.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AptSource {
-    pub uris: Vec<String>,
-    pub suites: Vec<String>,
-    pub components: Vec<String>,
-    pub signed_by: Option<PathBuf>,
-}
-
-/// Read `<etc_apt>/sources.list` and `<etc_apt>/sources.list.d/*.{list,sources}`
-/// (apt's own locations with `etc_apt` = `/etc/apt`). Missing files are fine.
-pub fn read_apt_sources(etc_apt: &Path) -> Result<Vec<AptSource>> {
-    let mut files = vec![etc_apt.join("sources.list")];
-    if let Ok(entries) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
-        let mut more: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        more.sort();
-        files.extend(more);
-    }
-    let mut sources = Vec::new();
-    for path in files {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let parse: fn(&str) -> Vec<AptSource> = match (ext, path.file_name()) {
-            ("sources", _) => parse_deb822_sources,
-            ("list", _) => parse_one_line_sources,
-            _ => continue,
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(text) => sources.extend(parse(&text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(KernelsError::Sources { path, source }),
-        }
-    }
-    Ok(sources)
-}
-
-/// deb822 `.sources` files: stanzas with Types, URIs, Suites, Components,
-/// Signed-By, Enabled.
-pub fn parse_deb822_sources(text: &str) -> Vec<AptSource> {
-    let mut sources = Vec::new();
-    for stanza in text.split("\n\n") {
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for line in stanza.lines() {
-            if line.starts_with('#') {
-                continue;
-            }
-            if line.starts_with([' ', '\t']) {
-                if let Some((_, value)) = fields.last_mut() {
-                    value.push('\n');
-                    value.push_str(line.trim());
-                }
-                continue;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                fields.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-            }
-        }
-        let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let words = |name: &str| -> Vec<String> {
-            get(name)
-                .unwrap_or("")
-                .split_whitespace()
-                .map(str::to_string)
-                .collect()
-        };
-        let enabled = get("enabled").is_none_or(|v| !v.eq_ignore_ascii_case("no"));
-        if !enabled || !words("types").iter().any(|t| t == "deb") {
-            continue;
-        }
-        sources.push(AptSource {
-            uris: words("uris"),
-            suites: words("suites"),
-            components: words("components"),
-            signed_by: keyring_path(get("signed-by")),
-        });
-    }
-    sources
-}
-
-/// One-line `sources.list`: `deb [options] URI SUITE COMPONENT...`.
-pub fn parse_one_line_sources(text: &str) -> Vec<AptSource> {
-    let mut sources = Vec::new();
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        let Some(rest) = line
-            .strip_prefix("deb ")
-            .or_else(|| line.strip_prefix("deb\t"))
-        else {
-            continue;
-        };
-        let mut rest = rest.trim_start();
-        let mut signed_by = None;
-        if let Some(options) = rest.strip_prefix('[') {
-            let Some((options, after)) = options.split_once(']') else {
-                continue;
-            };
-            signed_by = options
-                .split_whitespace()
-                .find_map(|o| o.strip_prefix("signed-by="))
-                .and_then(|v| keyring_path(Some(v)));
-            rest = after;
-        }
-        let mut words = rest.split_whitespace().map(str::to_string);
-        let (Some(uri), Some(suite)) = (words.next(), words.next()) else {
-            continue;
-        };
-        sources.push(AptSource {
-            uris: vec![uri],
-            suites: vec![suite],
-            components: words.collect(),
-            signed_by,
-        });
-    }
-    sources
-}
-
-/// Signed-By names a keyring file, or embeds an armored key: only a file
-/// can be handed to gpgv.
-fn keyring_path(value: Option<&str>) -> Option<PathBuf> {
-    let value = value?.trim();
-    (value.starts_with('/') && !value.contains('\n')).then(|| PathBuf::from(value))
-}
-
 /// Everything that says where suites are served.
 #[derive(Debug, Clone, Default)]
 pub struct Mirrors {
@@ -203,7 +78,8 @@ impl Mirrors {
 
     /// Mirrors that may serve `suite` of `distro`, best first: `--mirror`
     /// for that suite, for that distro, unscoped; then the host's apt
-    /// sources that list the suite (apt distros only).
+    /// sources that serve the suite (apt distros only), by the rule
+    /// `kmodfarm build` makes its roots with: [`AptSources::for_distro`].
     pub fn candidates(&self, distro: &Distro, suite: &str) -> Vec<Mirror> {
         let mut found: Vec<Mirror> = Vec::new();
         for want in [Some(suite), Some(distro.id.as_str()), None] {
@@ -211,18 +87,16 @@ impl Mirrors {
             found.extend(scoped.cloned());
         }
         if distro.family == PackageFamily::Deb {
-            for source in &self.apt_sources {
-                let serves = source.suites.iter().any(|s| s == suite)
-                    && distro
-                        .archive
-                        .components
-                        .iter()
-                        .all(|c| source.components.contains(c));
-                if serves {
+            let host = AptSources {
+                entries: self.apt_sources.clone(),
+                files: Vec::new(),
+            };
+            for source in host.for_distro(distro).entries {
+                if source.suites.iter().any(|s| s == suite) {
                     found.extend(source.uris.iter().map(|uri| Mirror {
                         scope: Some(suite.to_string()),
                         url: uri.trim_end_matches('/').to_string(),
-                        keyring: source.signed_by.clone(),
+                        keyring: source.keyring(),
                     }));
                 }
             }
@@ -236,6 +110,12 @@ impl Mirrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apt_sources::parse_deb822;
+    use std::path::Path;
+
+    fn host_sources() -> Vec<AptSource> {
+        parse_deb822(Path::new("debian.sources"), HOST_SOURCES).unwrap()
+    }
 
     const HOST_SOURCES: &str = "\
 Types: deb
@@ -266,7 +146,7 @@ Components: main
     fn each_suite_maps_to_the_uri_that_serves_it_on_the_host() {
         let mirrors = Mirrors {
             explicit: vec![],
-            apt_sources: parse_deb822_sources(HOST_SOURCES),
+            apt_sources: host_sources(),
         };
         let d = debian_12();
         let security = mirrors.candidates(&d, "bookworm-security");
@@ -280,9 +160,18 @@ Components: main
             mirrors.candidates(&d, "bookworm")[0].url,
             "http://mirror.invalid/debian"
         );
-        // Disabled stanzas serve nothing.
+        // Another Debian release is served by the same archives (the rule
+        // `kmodfarm build` makes roots with); disabled stanzas serve nothing.
         let d13 = DistroSet::builtin().get("debian-13").unwrap().clone();
-        assert!(mirrors.candidates(&d13, "trixie").is_empty());
+        let trixie: Vec<String> = mirrors
+            .candidates(&d13, "trixie")
+            .into_iter()
+            .map(|m| m.url)
+            .collect();
+        assert_eq!(trixie, ["http://mirror.invalid/debian"]);
+        let security = mirrors.candidates(&d13, "trixie-security");
+        assert_eq!(security[0].url, "http://mirror.invalid/debian-security");
+        assert!(mirrors.candidates(&d13, "bookworm").is_empty());
     }
 
     #[test]
@@ -293,7 +182,7 @@ Components: main
                 "debian-12=http://distro.invalid/d".parse().unwrap(),
                 "bookworm-security=http://suite.invalid/s".parse().unwrap(),
             ],
-            apt_sources: parse_deb822_sources(HOST_SOURCES),
+            apt_sources: host_sources(),
         };
         let urls: Vec<String> = mirrors
             .candidates(&debian_12(), "bookworm-security")
@@ -309,17 +198,6 @@ Components: main
                 "http://mirror.invalid/debian-security"
             ]
         );
-    }
-
-    #[test]
-    fn one_line_sources_with_options() {
-        let got = parse_one_line_sources(
-            "# x\ndeb [arch=amd64 signed-by=/k.gpg] http://m.invalid/ubuntu noble main universe\ndeb-src http://m.invalid/ubuntu noble main\n",
-        );
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].suites, ["noble"]);
-        assert_eq!(got[0].components, ["main", "universe"]);
-        assert_eq!(got[0].signed_by.as_deref(), Some(Path::new("/k.gpg")));
     }
 
     #[test]

@@ -13,10 +13,10 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use kmodfarm_kernels::apt_release::verify_signature;
+use kmodfarm_kernels::apt_sources::{read_apt_sources, AptSource};
 use kmodfarm_kernels::events::{Event, Quiet};
 use kmodfarm_kernels::fetch::Fetcher;
 use kmodfarm_kernels::fetch::{HttpFetcher, RetryPolicy};
-use kmodfarm_kernels::mirrors::{read_apt_sources, AptSource};
 use kmodfarm_kernels::{discover, Discovered, Mirror, Mirrors, Sources, Wanted};
 use kmodfarm_model::{Distro, DistroSet, KernelRange};
 
@@ -35,8 +35,7 @@ fn apt_pkgnames(dir: &Path, suites: &[(String, AptSource)], prefix: &str) -> BTr
     let mut list = String::new();
     for (suite, source) in suites {
         let signed_by = source
-            .signed_by
-            .as_ref()
+            .keyring()
             .map(|k| format!("[signed-by={}] ", k.display()))
             .unwrap_or_default();
         list.push_str(&format!("deb {signed_by}{} {suite} main\n", source.uris[0]));
@@ -235,7 +234,7 @@ fn trixie_kernels_from_the_same_archives_match_apt_cache() {
         .map(|(suite, source)| Mirror {
             scope: Some(suite.clone()),
             url: source.uris[0].clone(),
-            keyring: source.signed_by.clone(),
+            keyring: source.keyring(),
         })
         .collect();
     let found = discover_live(&d, explicit, vec![]);
@@ -251,8 +250,7 @@ fn a_real_inrelease_verifies_and_a_tampered_copy_does_not() {
     let host = read_apt_sources(Path::new("/etc/apt")).unwrap();
     let source = host_source_for(&host, "bookworm");
     let keyring = source
-        .signed_by
-        .clone()
+        .keyring()
         .expect("the host's source names its keyring");
     let cache = tempfile::tempdir().unwrap();
     let fetcher = HttpFetcher::new(cache.path().into(), RetryPolicy::default(), false).unwrap();

@@ -108,7 +108,7 @@ pub struct Archive {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DistroError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -24,7 +24,7 @@ pub enum ImportError {
     },
     #[error("{file}: {0}", file = .1)]
     Missing(String, String),
-    #[error("the imported manifest is invalid: {0}")]
+    #[error("the imported manifest is invalid")]
     Manifest(#[from] ManifestError),
 }
 

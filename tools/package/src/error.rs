@@ -4,7 +4,7 @@ use std::path::PathBuf;
 /// variant names the file or thing a user has to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -31,7 +31,7 @@ pub enum PackageError {
     DuplicatePath { path: String },
     #[error("{}: {message}", path.display())]
     Prebuilt { path: PathBuf, message: String },
-    #[error("cannot create output directory {}: {source}", path.display())]
+    #[error("cannot create output directory {}", path.display())]
     OutDir {
         path: PathBuf,
         source: std::io::Error,
@@ -39,17 +39,17 @@ pub enum PackageError {
     /// Writing to the sink a writer was given failed; the caller knows its name.
     #[error("cannot write the package: {0}")]
     Output(std::io::Error),
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot build the .rpm {package}: {source}")]
+    #[error("cannot build the .rpm {package}")]
     Rpm {
         package: String,
         source: Box<rpm::Error>,
     },
-    #[error("cannot use signing key {}: {source}", path.display())]
+    #[error("cannot use signing key {}", path.display())]
     SigningKey {
         path: PathBuf,
         source: Box<rpm::Error>,

@@ -45,19 +45,19 @@ pub enum RenderError {
     /// A template that does not parse or render; `location` is `file:line`.
     #[error("{location}: {message}")]
     Template { location: String, message: String },
-    #[error("cannot read the templates directory {}: {source}", path.display())]
+    #[error("cannot read the templates directory {}", path.display())]
     ReadTemplates {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read template {}: {source}", path.display())]
+    #[error("cannot read template {}", path.display())]
     ReadTemplate {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{}: no built-in template has this name, so it would replace nothing; rename it to one of: {known}", path.display())]
     UnknownOverride { path: PathBuf, known: String },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use kmodfarm_kernels::apt_sources::read_apt_sources;
 use kmodfarm_kernels::events::Event;
 use kmodfarm_kernels::fetch::{default_cache_dir, HttpFetcher, RetryPolicy};
-use kmodfarm_kernels::mirrors::read_apt_sources;
 use kmodfarm_kernels::{
     discover_all, select_distros, Discovered, Mirror, Mirrors, Sources, Wanted,
 };
@@ -20,7 +20,8 @@ pub struct Args {
     #[arg(long, value_name = "ID")]
     distro: Vec<String>,
     /// Archive root to read indexes from: URL, or DISTRO=URL or SUITE=URL
-    /// (repeatable). Without one, suites come from the host's apt sources.
+    /// (repeatable). Without one, suites come from the host's apt sources,
+    /// rewritten for other Debian releases as `kmodfarm build` does.
     #[arg(long, value_name = "[SCOPE=]URL")]
     mirror: Vec<String>,
     /// Keyring that --mirror suites' InRelease files must be signed with.
