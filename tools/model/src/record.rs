@@ -126,6 +126,9 @@ pub struct IndexEntry {
 
 /// What the matrix says about one kernel: the page's cell and the
 /// installer's answer when there is no prebuilt module.
+// One value per lookup file, read once: the size of the prebuilt variant does
+// not matter, and boxing it would only make the JSON types harder to build.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum KernelStatus {
