@@ -55,10 +55,13 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The files in `dir`, but for the marker every package directory gets
+/// (kmodfarm_package::OUTPUT_MARKER).
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name != ".kmodfarm-output")
                 .collect()
         })
         .unwrap_or_default();

@@ -28,7 +28,7 @@ use std::path::Path;
 
 pub use deb::write_deb;
 pub use error::{PackageError, Result};
-pub use output::write_package;
+pub use output::{write_package, write_packages, OUTPUT_MARKER};
 pub use rpm::{write_rpm, SigningKey};
 pub use source_tree::SourceTree;
 pub use spec::{Dependency, FileData, FileEntry, Format, PackageSpec, Script, ScriptKind};

@@ -34,6 +34,15 @@ const OURS: &[&str] = &[
     "kmodfarm-out",
 ];
 
+/// Markers kmodfarm writes into its output directories (`package --out`,
+/// `render --out`): a directory holding one is our output, wherever the
+/// user put it, and never source.
+const OUTPUT_MARKERS: &[&str] = &[crate::output::OUTPUT_MARKER, ".kmodfarm-render"];
+
+fn is_our_output(dir: &Path) -> bool {
+    OUTPUT_MARKERS.iter().any(|m| dir.join(m).exists())
+}
+
 /// kbuild products of an earlier in-tree build. They are host- and
 /// kernel-specific and would turn an Architecture: all package into one
 /// carrying binaries.
@@ -117,6 +126,7 @@ impl SourceTree {
             if VCS.contains(&name.as_ref())
                 || (top && OURS.contains(&name.as_ref()))
                 || is_build_product(&name)
+                || (entry.file_type().is_dir() && is_our_output(entry.path()))
             {
                 if entry.file_type().is_dir() {
                     walker.skip_current_dir();

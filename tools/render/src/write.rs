@@ -8,6 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path};
 use std::time::{Duration, SystemTime};
 
+use kmodfarm_staging::{Staging, StagingError};
+
 use crate::{RenderError, RenderedFile};
 
 /// Written into every render directory, so a later run knows it may replace
@@ -29,11 +31,15 @@ pub fn write_all(files: &[RenderedFile], out: &Path) -> Result<(), RenderError> 
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
     };
-    fs::create_dir_all(&parent).map_err(werr(&parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".kmodfarm-render-")
-        .tempdir_in(&parent)
-        .map_err(werr(&parent))?;
+    // The lock on the parent serialises renders into it and lets this run
+    // sweep what a killed one left there; every temporary directory below
+    // is removed when dropped, on every error path.
+    let (area, _swept) = Staging::open(&parent).map_err(|e| match e {
+        StagingError::Create { path, source }
+        | StagingError::Lock { path, source }
+        | StagingError::Sweep { path, source } => RenderError::Write { path, source },
+    })?;
+    let staging = area.temp_dir("render").map_err(werr(&parent))?;
 
     let mtime = source_date_epoch();
     for file in files {
@@ -75,31 +81,26 @@ pub fn write_all(files: &[RenderedFile], out: &Path) -> Result<(), RenderError> 
         .map_err(werr(staging.path()))?;
 
     // Swap: move the old rendering aside, move the new one in, then delete
-    // the old one. rename(2) cannot replace a non-empty directory.
-    let staging = staging.keep();
+    // the old one. rename(2) cannot replace a non-empty directory. Until
+    // the new one is in place, dropping `staging` removes it.
     if out.exists() {
-        let old = tempfile::Builder::new()
-            .prefix(".kmodfarm-render-old-")
-            .tempdir_in(&parent)
-            .map_err(werr(&parent))?;
+        let old = area.temp_dir("render-old").map_err(werr(&parent))?;
         let old_path = old.path().join("render");
         fs::rename(out, &old_path).map_err(werr(out))?;
-        if let Err(source) = fs::rename(&staging, out) {
+        if let Err(source) = fs::rename(staging.path(), out) {
             let _ = fs::rename(&old_path, out);
-            let _ = fs::remove_dir_all(&staging);
             return Err(RenderError::Write {
                 path: out.to_path_buf(),
                 source,
             });
         }
         drop(old); // removes the previous rendering
-    } else if let Err(source) = fs::rename(&staging, out) {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(RenderError::Write {
-            path: out.to_path_buf(),
-            source,
-        });
+    } else {
+        fs::rename(staging.path(), out).map_err(werr(out))?;
     }
+    // Its path is now `out`'s old name for it: nothing left to remove.
+    let _ = staging.keep();
+    area.commit();
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use kmodfarm_model::{Distro, DistroSet, KernelRelease, Manifest, PackageFamily};
 use kmodfarm_package::dkms::{plan_dkms, DkmsInputs};
 use kmodfarm_package::prebuilt::{plan_prebuilt, scan_prebuilt, PrebuiltKernel, PrebuiltModule};
 use kmodfarm_package::{
-    resolve_source_date, write_package, Format, GeneratedFile, PackageSpec, SigningKey, SourceTree,
+    resolve_source_date, write_packages, Format, GeneratedFile, PackageSpec, SigningKey, SourceTree,
 };
 use kmodfarm_render::RenderOptions;
 
@@ -73,9 +73,11 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         .out
         .clone()
         .unwrap_or_else(|| manifest.root.join("kmodfarm-out").join("packages"));
+    // All packages or none: a failure in the last one must not leave the
+    // first ones looking like a complete set.
+    let paths = write_packages(&specs, &out, key.as_ref())?;
     let mut written = Vec::new();
-    for spec in &specs {
-        let path = write_package(spec, &out, key.as_ref())?;
+    for (spec, path) in specs.iter().zip(paths) {
         let signed = key.is_some() && spec.format == Format::Rpm;
         if !args.json {
             println!(
