@@ -229,3 +229,64 @@ fn package_into_a_directory_it_cannot_create_leaves_nothing() {
     assert!(stderr.contains("file/out"), "{stderr}");
     let _ = std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755));
 }
+
+#[test]
+fn render_package_and_build_refuse_what_lint_refuses() {
+    let project = example();
+    // No Makefile or Kbuild: lint's error, which every writing command
+    // must give too, with nothing written.
+    std::fs::remove_file(project.path().join("src/Makefile")).unwrap();
+    std::fs::remove_file(project.path().join("src/Kbuild")).unwrap();
+    let manifest = project.path().join("kmodfarm.toml");
+    let lint = kmodfarm(&manifest, &["lint"]).output().unwrap();
+    assert!(!lint.status.success());
+    let out = project.path().join("out").display().to_string();
+    for args in [
+        vec!["render", "--out", &out],
+        vec!["package", "--out", &out],
+        vec![
+            "build",
+            "--out",
+            &out,
+            "--kernel",
+            "debian-12:6.1.0-99-amd64",
+        ],
+    ] {
+        let run = kmodfarm(&manifest, &args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?} succeeded");
+        assert!(
+            stderr.contains("fails `kmodfarm lint`") && stderr.contains("no Makefile or Kbuild"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!project.path().join("out").exists(), "{args:?} wrote out/");
+    }
+}
+
+#[test]
+fn build_refuses_zero_jobs_before_doing_anything() {
+    let project = example();
+    let manifest = project.path().join("kmodfarm.toml");
+    let out = project.path().join("out").display().to_string();
+    let run = kmodfarm(
+        &manifest,
+        &[
+            "build",
+            "--jobs",
+            "0",
+            "--out",
+            &out,
+            "--kernel",
+            "debian-12:6.1.0-99-amd64",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--jobs") && stderr.contains("at least 1"),
+        "{stderr}"
+    );
+    assert!(!project.path().join("out").exists());
+}

@@ -228,8 +228,10 @@ fn a_missing_build_script_fails_naming_it() {
     let out = kmodfarm(p.path(), &[], &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
+    // The same check and words as `kmodfarm lint`, with the manifest line.
     assert!(
-        err.contains("build script 'configure'")
+        err.contains("pre_build script")
+            && err.contains("kmodfarm.toml:")
             && err.contains(&p.path().join("src/configure").display().to_string()),
         "{err}"
     );

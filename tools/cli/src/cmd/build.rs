@@ -35,7 +35,7 @@ pub struct Args {
     #[command(flatten)]
     matrix: MatrixArgs,
     /// Builds at once [default: the number of cores].
-    #[arg(long, short = 'j', value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N", value_parser = at_least_one)]
     jobs: Option<usize>,
     /// Where builds run [default: podman if it works, else bwrap, else the host].
     #[arg(long, value_name = "podman|docker|bwrap|host")]
@@ -111,7 +111,7 @@ fn matrix(args: &MatrixArgs, set: &kmodfarm_model::DistroSet) -> Result<Vec<Matr
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result {
-    let manifest = ctx.load_manifest()?;
+    let manifest = ctx.checked_manifest(None)?;
     let set = ctx.distro_set()?;
     let entries = if args.matrix.matrix.is_none() && args.matrix.kernels.is_empty() {
         // No matrix given: discover it, as `kmodfarm kernels` would, for
@@ -269,4 +269,13 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         .into());
     }
     Ok(())
+}
+
+/// `--jobs 0` would build nothing, or everything at once: refuse it.
+fn at_least_one(value: &str) -> std::result::Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -34,4 +34,39 @@ impl Context {
         manifest.check_distros(&self.distro_set()?)?;
         Ok(manifest)
     }
+
+    /// The manifest, having passed the checks `kmodfarm lint` makes: the
+    /// commands that write something (render, package, build) refuse what
+    /// lint refuses, and print its warnings, so that no product is made
+    /// from a manifest lint would reject.
+    pub fn checked_manifest(&self, templates: Option<PathBuf>) -> Result<Manifest> {
+        let manifest = self.load_manifest()?;
+        let findings = kmodfarm_render::lint(
+            &manifest,
+            &kmodfarm_render::RenderOptions {
+                templates_dir: templates,
+            },
+        );
+        let errors: Vec<_> = findings
+            .iter()
+            .filter(|f| f.severity == kmodfarm_render::Severity::Error)
+            .collect();
+        for warning in findings
+            .iter()
+            .filter(|f| f.severity != kmodfarm_render::Severity::Error)
+        {
+            eprintln!("{warning}");
+        }
+        if errors.is_empty() {
+            return Ok(manifest);
+        }
+        let listed: Vec<String> = errors.iter().map(|f| f.to_string()).collect();
+        Err(format!(
+            "{} fails `kmodfarm lint` ({} error(s)); nothing was written:\n{}",
+            self.manifest.display(),
+            errors.len(),
+            listed.join("\n")
+        )
+        .into())
+    }
 }

@@ -49,7 +49,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result {
-    let manifest = ctx.load_manifest()?;
+    let manifest = ctx.checked_manifest(args.templates.clone())?;
     let distros = ctx.distro_set()?;
     let specs = plan(&manifest, &distros, &args)?;
 

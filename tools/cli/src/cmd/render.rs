@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result {
-    let manifest = ctx.load_manifest()?;
+    let manifest = ctx.checked_manifest(args.templates.clone())?;
     let out = args
         .out
         .unwrap_or_else(|| kmodfarm_render::default_out_dir(&manifest));
