@@ -100,12 +100,7 @@ pub fn rendered(manifest: &Manifest) -> Vec<GeneratedFile> {
     kmodfarm_render::render(manifest, &Default::default())
         .expect("the test manifest renders")
         .into_iter()
-        .map(|r| GeneratedFile {
-            name: r.name,
-            install_path: r.install_path,
-            mode: r.mode,
-            contents: r.contents.into_bytes(),
-        })
+        .map(GeneratedFile::from)
         .collect()
 }
 
