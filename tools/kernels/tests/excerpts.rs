@@ -2,30 +2,9 @@
 //! themselves (the Ubuntu, RHEL and SUSE archives are not reachable here, so
 //! these are the only checks of those parsers: excerpts, not live data).
 
-use kmodfarm_kernels::apt_packages::parse_packages;
-use kmodfarm_kernels::matrix::{apt_matrix, rpm_matrix};
-use kmodfarm_kernels::rpm_md::parse_primary;
-use kmodfarm_kernels::{Discovered, Wanted};
-use kmodfarm_model::{Distro, DistroSet, KernelRange};
+mod common;
 
-fn distro(id: &str) -> Distro {
-    DistroSet::builtin().get(id).unwrap().clone()
-}
-
-fn kernel_range(min: &str, max: &str) -> KernelRange {
-    KernelRange {
-        min: Some(min.parse().unwrap()),
-        max: Some(max.parse().unwrap()),
-    }
-}
-
-fn releases(found: &Discovered) -> Vec<String> {
-    found
-        .entries
-        .iter()
-        .map(|e| e.kernel_release.to_string())
-        .collect()
-}
+use common::{any_kernel, apt_found, excluded, kernel_range, releases, rpm_found};
 
 /// Written by this test: stanzas shaped like Ubuntu 24.04 (noble)'s main
 /// and updates indexes, trimmed to the fields that matter.
@@ -117,18 +96,8 @@ SHA256: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 
 #[test]
 fn ubuntu_noble_excerpt() {
-    let packages =
-        parse_packages(UBUNTU_NOBLE_EXCERPT.as_bytes(), "linux-", "noble excerpt").unwrap();
-    let noble = distro("ubuntu-24.04");
-    let range = kernel_range("6.8", "6.8");
-    let found = apt_matrix(
-        &noble,
-        &Wanted {
-            range: &range,
-            system_map: true,
-        },
-        &packages,
-    );
+    let range = kernel_range(Some("6.8"), Some("6.8"));
+    let found = apt_found("ubuntu-24.04", UBUNTU_NOBLE_EXCERPT, &range, true);
     // The meta package and the flavourless shared headers are not kernels;
     // 6.8.0-63 lacks its shared headers, 6.14 is outside 6.8..6.8.
     assert_eq!(
@@ -159,11 +128,7 @@ fn ubuntu_noble_excerpt() {
         ]
     );
 
-    let reasons: Vec<(String, String)> = found
-        .excluded
-        .iter()
-        .map(|x| (x.kernel_release.to_string(), x.reason.clone()))
-        .collect();
+    let reasons = excluded(&found);
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert_eq!(reasons[0].0, "6.8.0-63-generic");
     assert!(
@@ -179,23 +144,11 @@ fn ubuntu_noble_excerpt() {
         .contains("outside the supported range 6.8 to 6.8"));
 
     // In a wider range the HWE kernel comes with its hwe shared headers.
-    let wide = range_all();
-    let found = apt_matrix(
-        &noble,
-        &Wanted {
-            range: &wide,
-            system_map: false,
-        },
-        &packages,
-    );
+    let found = apt_found("ubuntu-24.04", UBUNTU_NOBLE_EXCERPT, &any_kernel(), false);
     let hwe = found.entries.last().unwrap();
     assert_eq!(hwe.kernel_release.as_str(), "6.14.0-24-generic");
     assert_eq!(hwe.packages[1], "linux-hwe-6.14-headers-6.14.0-24");
     assert_eq!(hwe.system_map_package, None, "not asked for");
-}
-
-fn range_all() -> KernelRange {
-    KernelRange::default()
 }
 
 /// Written by this test: bookworm main and bookworm-security stanzas,
@@ -257,22 +210,8 @@ Architecture: amd64
 
 #[test]
 fn debian_bookworm_excerpt() {
-    let packages = parse_packages(
-        DEBIAN_BOOKWORM_EXCERPT.as_bytes(),
-        "linux-",
-        "bookworm excerpt",
-    )
-    .unwrap();
-    let bookworm = distro("debian-12");
-    let range = kernel_range("5.15", "6.14");
-    let found = apt_matrix(
-        &bookworm,
-        &Wanted {
-            range: &range,
-            system_map: true,
-        },
-        &packages,
-    );
+    let range = kernel_range(Some("5.15"), Some("6.14"));
+    let found = apt_found("debian-12", DEBIAN_BOOKWORM_EXCERPT, &range, true);
     assert_eq!(
         releases(&found),
         [
@@ -354,18 +293,8 @@ const ROCKY9_PRIMARY_EXCERPT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn rocky9_primary_excerpt() {
-    let packages = parse_primary(ROCKY9_PRIMARY_EXCERPT.as_bytes(), "rocky9 excerpt").unwrap();
-    assert!(packages.iter().all(|p| p.name.starts_with("kernel")));
-    let rhel9 = distro("rhel-9");
-    let range = kernel_range("5.14", "6.14");
-    let found = rpm_matrix(
-        &rhel9,
-        &Wanted {
-            range: &range,
-            system_map: true,
-        },
-        &packages,
-    );
+    let range = kernel_range(Some("5.14"), Some("6.14"));
+    let found = rpm_found("rhel-9", ROCKY9_PRIMARY_EXCERPT, &range, true);
     assert_eq!(
         releases(&found),
         [
@@ -389,15 +318,8 @@ fn rocky9_primary_excerpt() {
     );
 
     // 5.14 is below a 5.15 minimum: both are excluded with the reason.
-    let range = kernel_range("5.15", "6.14");
-    let found = rpm_matrix(
-        &rhel9,
-        &Wanted {
-            range: &range,
-            system_map: false,
-        },
-        &packages,
-    );
+    let range = kernel_range(Some("5.15"), Some("6.14"));
+    let found = rpm_found("rhel-9", ROCKY9_PRIMARY_EXCERPT, &range, false);
     assert!(found.entries.is_empty());
     assert_eq!(found.excluded.len(), 2);
     assert!(found.excluded[0]
@@ -449,17 +371,8 @@ const SLES15_PRIMARY_EXCERPT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[test]
 fn sles15_primary_excerpt() {
-    let packages = parse_primary(SLES15_PRIMARY_EXCERPT.as_bytes(), "sles15 excerpt").unwrap();
-    let sles = distro("sles-15");
-    let range = kernel_range("5.15", "6.14");
-    let found = rpm_matrix(
-        &sles,
-        &Wanted {
-            range: &range,
-            system_map: true,
-        },
-        &packages,
-    );
+    let range = kernel_range(Some("5.15"), Some("6.14"));
+    let found = rpm_found("sles-15", SLES15_PRIMARY_EXCERPT, &range, true);
     // uname -r drops the rebuild counter SUSE appends to the RPM release.
     assert_eq!(
         releases(&found),

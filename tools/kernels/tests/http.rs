@@ -2,6 +2,8 @@
 //! run on 127.0.0.1: conditional requests into the cache, bounded retries,
 //! corrupt files, unreachable and incomplete mirrors.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -10,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use kmodfarm_kernels::events::{Event, Quiet};
 use kmodfarm_kernels::fetch::{Fetcher, HttpFetcher, Origin, RetryPolicy};
-use kmodfarm_kernels::{discover, KernelsError, Mirrors, Sources, Wanted};
-use kmodfarm_model::{DistroSet, KernelRange};
+use kmodfarm_kernels::{discover, Discovered, KernelsError, Mirrors, Sources, Wanted};
+
+use common::{any_kernel, distro, releases};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone)]
@@ -226,12 +229,30 @@ fn mirrors(url: &str) -> Mirrors {
     }
 }
 
-fn debian_12() -> kmodfarm_model::Distro {
-    DistroSet::builtin().get("debian-12").unwrap().clone()
+/// A fetcher with the test's retry policy, caching in `cache`.
+fn http_fetcher(cache: &tempfile::TempDir, offline: bool) -> HttpFetcher {
+    HttpFetcher::new(cache.path().into(), fast_policy(), offline).unwrap()
 }
 
-fn wide() -> KernelRange {
-    KernelRange::default()
+/// Every kernel of `distro_id` the mirrors serve (with its System.map
+/// package when `system_map`), without events.
+fn discover_all(
+    distro_id: &str,
+    mirrors: &Mirrors,
+    fetcher: &HttpFetcher,
+    system_map: bool,
+) -> Result<Discovered, KernelsError> {
+    let range = any_kernel();
+    let wanted = Wanted {
+        range: &range,
+        system_map,
+    };
+    let sources = Sources {
+        mirrors,
+        fetcher,
+        events: &Quiet,
+    };
+    discover(&distro(distro_id), &wanted, &sources)
 }
 
 #[test]
@@ -240,14 +261,14 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
     let base = archive.start();
     let main_path = serve_bookworm(&archive);
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let mirrors = mirrors(&base);
-    let range = wide();
+    let range = any_kernel();
     let wanted = Wanted {
         range: &range,
         system_map: false,
     };
-    let d = debian_12();
+    let d = distro("debian-12");
     let counts = Mutex::new((0, 0));
     let count = |e: Event<'_>| match e {
         Event::NotModified { .. } => counts.lock().unwrap().0 += 1,
@@ -260,12 +281,10 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
         events: &count,
     };
     let first = discover(&d, &wanted, &sources).unwrap();
-    let kernels: Vec<&str> = first
-        .entries
-        .iter()
-        .map(|e| e.kernel_release.as_str())
-        .collect();
-    assert_eq!(kernels, ["6.1.0-47-amd64", "6.12.117+deb12-cloud-amd64"]);
+    assert_eq!(
+        releases(&first),
+        ["6.1.0-47-amd64", "6.12.117+deb12-cloud-amd64"]
+    );
     assert_eq!(
         first.entries[1].packages,
         [
@@ -306,13 +325,11 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
     assert_eq!(archive.requests(&main_path).len(), 2);
 
     // Offline, the cache alone gives the same answer.
-    let offline = HttpFetcher::new(cache.path().into(), fast_policy(), true).unwrap();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &offline,
-        events: &Quiet,
-    };
-    assert_eq!(discover(&d, &wanted, &sources).unwrap(), third);
+    let offline = http_fetcher(&cache, true);
+    assert_eq!(
+        discover_all("debian-12", &mirrors, &offline, false).unwrap(),
+        third
+    );
     assert_eq!(archive.requests(&main_path).len(), 2, "offline asks nobody");
     assert_eq!(archive.requests("/dists/bookworm/InRelease").len(), 3);
 }
@@ -323,7 +340,7 @@ fn a_second_fetch_is_a_conditional_request_answered_from_the_cache() {
     let base = archive.start();
     archive.put("/dists/x/main/Packages.xz", b"index bytes".to_vec());
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let url = format!("{base}/dists/x/main/Packages.xz");
     let first = fetcher.fetch(&url, &|_| Ok(()), &Quiet).unwrap();
     assert_eq!(first.origin, Origin::Network);
@@ -365,7 +382,7 @@ fn a_503_is_retried_with_backoff_and_then_served() {
     archive.put("/file", b"content".to_vec());
     archive.fail_first("/file", 2);
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let retries = Mutex::new(Vec::new());
     let events = |e: Event<'_>| {
         if let Event::Retrying { reason, wait, .. } = e {
@@ -390,7 +407,7 @@ fn a_server_that_keeps_failing_is_given_up_on_after_the_bounded_attempts() {
     archive.put("/file", b"content".to_vec());
     archive.fail_first("/file", 100);
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let url = format!("{base}/file");
     let err = fetcher.fetch(&url, &|_| Ok(()), &Quiet).unwrap_err();
     assert_eq!(
@@ -411,19 +428,8 @@ fn a_corrupt_index_is_a_clear_error_and_nothing_of_it_is_cached() {
     corrupt[last] ^= 0xff;
     archive.put(&main_path, corrupt);
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
-    let mirrors = mirrors(&base);
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let wanted = Wanted {
-        range: &range,
-        system_map: false,
-    };
-    let err = discover(&debian_12(), &wanted, &sources).unwrap_err();
+    let fetcher = http_fetcher(&cache, false);
+    let err = discover_all("debian-12", &mirrors(&base), &fetcher, false).unwrap_err();
     assert!(matches!(err, KernelsError::HashMismatch { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
@@ -448,22 +454,13 @@ fn a_corrupt_index_is_a_clear_error_and_nothing_of_it_is_cached() {
 #[test]
 fn an_unreachable_mirror_fails_quickly_naming_the_url() {
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
-    let mirrors = mirrors("http://127.0.0.1:9/debian");
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
+    let fetcher = http_fetcher(&cache, false);
     let started = Instant::now();
-    let err = discover(
-        &debian_12(),
-        &Wanted {
-            range: &range,
-            system_map: false,
-        },
-        &sources,
+    let err = discover_all(
+        "debian-12",
+        &mirrors("http://127.0.0.1:9/debian"),
+        &fetcher,
+        false,
     )
     .unwrap_err()
     .to_string();
@@ -484,25 +481,10 @@ fn a_mirror_without_the_suite_and_no_other_is_a_no_mirror_error() {
     let archive = Archive::default();
     let base = archive.start();
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
-    let mirrors = mirrors(&base);
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let ubuntu = DistroSet::builtin().get("ubuntu-24.04").unwrap().clone();
-    let err = discover(
-        &ubuntu,
-        &Wanted {
-            range: &range,
-            system_map: false,
-        },
-        &sources,
-    )
-    .unwrap_err()
-    .to_string();
+    let fetcher = http_fetcher(&cache, false);
+    let err = discover_all("ubuntu-24.04", &mirrors(&base), &fetcher, false)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("no mirror configured for ubuntu-24.04 (suite 'noble'): pass --mirror URL"),
         "{err}"
@@ -515,22 +497,9 @@ fn a_mirror_without_the_suite_and_no_other_is_a_no_mirror_error() {
     );
 
     // With no mirror at all, nothing is fetched.
-    let none = Mirrors::default();
-    let sources = Sources {
-        mirrors: &none,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let err = discover(
-        &ubuntu,
-        &Wanted {
-            range: &range,
-            system_map: false,
-        },
-        &sources,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = discover_all("ubuntu-24.04", &Mirrors::default(), &fetcher, false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/etc/apt/sources.list.d/*.sources"), "{err}");
     assert!(!err.contains("404"), "{err}");
 }
@@ -538,7 +507,7 @@ fn a_mirror_without_the_suite_and_no_other_is_a_no_mirror_error() {
 #[test]
 fn offline_without_a_cached_copy_says_so() {
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), true).unwrap();
+    let fetcher = http_fetcher(&cache, true);
     let err = fetcher
         .fetch("http://127.0.0.1:9/x/InRelease", &|_| Ok(()), &Quiet)
         .unwrap_err()
@@ -594,30 +563,14 @@ fn an_rpm_md_distro_is_read_from_its_repositories_below_the_mirror() {
         &wrap(rpm("kernel-devel", "503.40.1.el9_5") + &rpm("kernel-devel", "427.13.1.el9_4")),
     );
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let mirrors = Mirrors {
         explicit: vec![format!("rhel-9={base}").parse().unwrap()],
         apt_sources: vec![],
     };
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let rhel9 = DistroSet::builtin().get("rhel-9").unwrap().clone();
-    let wanted = Wanted {
-        range: &range,
-        system_map: true,
-    };
-    let found = discover(&rhel9, &wanted, &sources).unwrap();
-    let kernels: Vec<&str> = found
-        .entries
-        .iter()
-        .map(|e| e.kernel_release.as_str())
-        .collect();
+    let found = discover_all("rhel-9", &mirrors, &fetcher, true).unwrap();
     assert_eq!(
-        kernels,
+        releases(&found),
         [
             "5.14.0-427.13.1.el9_4.x86_64",
             "5.14.0-503.40.1.el9_5.x86_64"
@@ -635,26 +588,19 @@ fn an_rpm_md_distro_is_read_from_its_repositories_below_the_mirror() {
         b"tampered".to_vec(),
     );
     let fresh = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(fresh.path().into(), fast_policy(), false).unwrap();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let err = discover(&rhel9, &wanted, &sources).unwrap_err().to_string();
+    let fetcher = http_fetcher(&fresh, false);
+    let err = discover_all("rhel-9", &mirrors, &fetcher, true)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("0a1b-primary.xml.zst is corrupt") && err.contains("repomd.xml lists"),
         "{err}"
     );
 
     // Without any mirror, the error says where one must come from.
-    let none = Mirrors::default();
-    let sources = Sources {
-        mirrors: &none,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let err = discover(&rhel9, &wanted, &sources).unwrap_err().to_string();
+    let err = discover_all("rhel-9", &Mirrors::default(), &fetcher, true)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "no mirror configured for rhel-9 (suite 'BaseOS'): pass --mirror URL (or --mirror \
@@ -675,19 +621,8 @@ fn an_expired_suite_is_refused_naming_it() {
     );
     archive.put(path, replayed.into_bytes());
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
-    let mirrors = mirrors(&base);
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let wanted = Wanted {
-        range: &range,
-        system_map: false,
-    };
-    let err = discover(&debian_12(), &wanted, &sources)
+    let fetcher = http_fetcher(&cache, false);
+    let err = discover_all("debian-12", &mirrors(&base), &fetcher, false)
         .unwrap_err()
         .to_string();
     assert!(
