@@ -173,42 +173,54 @@ fn release(suite: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     text.into_bytes()
 }
 
-const BOOKWORM_MAIN_EXCERPT: &str = "\
-Package: linux-headers-6.1.0-47-common
-Version: 6.1.170-3
-Architecture: all
+/// A Packages stanza with the fields discovery reads.
+fn stanza(package: &str, version: &str, arch: &str, depends: &str) -> String {
+    let depends = if depends.is_empty() {
+        String::new()
+    } else {
+        format!("Depends: {depends}\n")
+    };
+    format!("Package: {package}\nVersion: {version}\nArchitecture: {arch}\n{depends}\n")
+}
 
-Package: linux-headers-6.1.0-47-amd64
-Version: 6.1.170-3
-Architecture: amd64
-Depends: linux-headers-6.1.0-47-common (= 6.1.170-3), linux-kbuild-6.1 (>= 6.1.170-3)
+/// bookworm main: a 6.1 kernel, its common headers and kbuild.
+fn bookworm_main_excerpt() -> String {
+    let v = "6.1.170-3";
+    [
+        stanza("linux-headers-6.1.0-47-common", v, "all", ""),
+        stanza(
+            "linux-headers-6.1.0-47-amd64",
+            v,
+            "amd64",
+            "linux-headers-6.1.0-47-common (= 6.1.170-3), linux-kbuild-6.1 (>= 6.1.170-3)",
+        ),
+        stanza("linux-kbuild-6.1", v, "amd64", ""),
+    ]
+    .concat()
+}
 
-Package: linux-kbuild-6.1
-Version: 6.1.170-3
-Architecture: amd64
-";
-
-const BOOKWORM_SECURITY_EXCERPT: &str = "\
-Package: linux-headers-6.12.117+deb12-common
-Version: 6.12.117-1~deb12u1
-Architecture: all
-
-Package: linux-headers-6.12.117+deb12-cloud-amd64
-Version: 6.12.117-1~deb12u1
-Architecture: amd64
-Depends: linux-headers-6.12.117+deb12-common (= 6.12.117-1~deb12u1), linux-kbuild-6.12.117+deb12
-
-Package: linux-kbuild-6.12.117+deb12
-Version: 6.12.117-1~deb12u1
-Architecture: amd64
-";
+/// bookworm-security: a 6.12 cloud kernel, its common headers and kbuild.
+fn bookworm_security_excerpt() -> String {
+    let v = "6.12.117-1~deb12u1";
+    [
+        stanza("linux-headers-6.12.117+deb12-common", v, "all", ""),
+        stanza(
+            "linux-headers-6.12.117+deb12-cloud-amd64",
+            v,
+            "amd64",
+            "linux-headers-6.12.117+deb12-common (= 6.12.117-1~deb12u1), linux-kbuild-6.12.117+deb12",
+        ),
+        stanza("linux-kbuild-6.12.117+deb12", v, "amd64", ""),
+    ]
+    .concat()
+}
 
 /// Serve debian-12's three suites; returns the Packages.xz path of main.
 fn serve_bookworm(archive: &Archive) -> String {
     let suites = [
-        ("bookworm", BOOKWORM_MAIN_EXCERPT),
-        ("bookworm-updates", ""),
-        ("bookworm-security", BOOKWORM_SECURITY_EXCERPT),
+        ("bookworm", bookworm_main_excerpt()),
+        ("bookworm-updates", String::new()),
+        ("bookworm-security", bookworm_security_excerpt()),
     ];
     for (suite, packages) in suites {
         let packages_xz = xz(packages.as_bytes());
@@ -283,7 +295,7 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
     let first = discover(&d, &wanted, &sources).unwrap();
     assert_eq!(
         releases(&first),
-        ["6.1.0-47-amd64", "6.12.117+deb12-cloud-amd64"]
+        "6.1.0-47-amd64 6.12.117+deb12-cloud-amd64"
     );
     assert_eq!(
         first.entries[1].packages,
@@ -309,10 +321,13 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
     assert_eq!(archive.requests(&main_path).len(), 1);
 
     // The archive moves on: a new kernel in main, a new InRelease.
-    let newer = format!(
-        "{BOOKWORM_MAIN_EXCERPT}\nPackage: linux-headers-6.1.0-48-amd64\nVersion: 6.1.171-1\n\
-         Architecture: amd64\nDepends: linux-kbuild-6.1\n"
-    );
+    let newer = bookworm_main_excerpt()
+        + &stanza(
+            "linux-headers-6.1.0-48-amd64",
+            "6.1.171-1",
+            "amd64",
+            "linux-kbuild-6.1",
+        );
     let newer_xz = xz(newer.as_bytes());
     archive.put(
         "/dists/bookworm/InRelease",
@@ -571,10 +586,7 @@ fn an_rpm_md_distro_is_read_from_its_repositories_below_the_mirror() {
     let found = discover_all("rhel-9", &mirrors, &fetcher, true).unwrap();
     assert_eq!(
         releases(&found),
-        [
-            "5.14.0-427.13.1.el9_4.x86_64",
-            "5.14.0-503.40.1.el9_5.x86_64"
-        ]
+        "5.14.0-427.13.1.el9_4.x86_64 5.14.0-503.40.1.el9_5.x86_64"
     );
     assert_eq!(
         found.entries[1].system_map_package.as_deref(),

@@ -30,13 +30,14 @@ pub fn any_kernel() -> KernelRange {
     KernelRange::default()
 }
 
-/// The releases found, in order.
-pub fn releases(found: &Discovered) -> Vec<&str> {
-    found
+/// The releases found, in order, separated by spaces.
+pub fn releases(found: &Discovered) -> String {
+    let all: Vec<&str> = found
         .entries
         .iter()
         .map(|e| e.kernel_release.as_str())
-        .collect()
+        .collect();
+    all.join(" ")
 }
 
 /// (release, reason) of every kernel left out.
@@ -76,4 +77,17 @@ pub fn rpm_found(
     assert!(packages.iter().all(|p| p.name.starts_with("kernel")));
     let wanted = Wanted { range, system_map };
     rpm_matrix(&distro(distro_id), &wanted, &packages)
+}
+
+/// Entry `index` of `found` in one line, for one assertion on all it says:
+/// `<release> <flavour or ->: <header packages>; System.map: <package or none>`.
+pub fn entry(found: &Discovered, index: usize) -> String {
+    let e = &found.entries[index];
+    format!(
+        "{} {}: {}; System.map: {}",
+        e.kernel_release,
+        e.flavour.as_deref().unwrap_or("-"),
+        e.packages.join(" "),
+        e.system_map_package.as_deref().unwrap_or("none")
+    )
 }
