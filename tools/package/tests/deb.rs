@@ -235,19 +235,10 @@ fn lintian_finds_no_errors() {
         write_package(&prebuilt_spec(&p, Format::Deb, KERNEL), &p.out(), None).unwrap(),
     ];
     for deb in debs {
-        let out = output(tool("lintian").arg("--no-tag-display-limit").arg(&deb));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("lintian {}:\n{text}", deb.display());
-        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("E:")).collect();
-        assert!(
-            errors.is_empty(),
-            "lintian errors on {}:\n{}",
-            deb.display(),
-            errors.join("\n")
+        let text = assert_no_lint_errors(
+            tool("lintian").arg("--no-tag-display-limit").arg(&deb),
+            &deb,
+            |l| l.starts_with("E:"),
         );
         assert!(
             !text.contains("internal error") && !text.contains("Cannot"),

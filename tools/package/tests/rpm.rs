@@ -196,20 +196,9 @@ fn rpmlint_finds_no_errors() {
         ),
     ];
     for (rpm, rc) in rpms {
-        let out = output(tool("rpmlint").arg("-r").arg(rc).arg(&rpm));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("rpmlint {}:\n{text}", rpm.display());
-        let errors: Vec<&str> = text.lines().filter(|l| l.contains(": E: ")).collect();
-        assert!(
-            errors.is_empty(),
-            "rpmlint errors on {}:\n{}",
-            rpm.display(),
-            errors.join("\n")
-        );
+        let text = assert_no_lint_errors(tool("rpmlint").arg("-r").arg(rc).arg(&rpm), &rpm, |l| {
+            l.contains(": E: ")
+        });
         assert!(
             text.contains("0 errors"),
             "rpmlint did not report its count:\n{text}"

@@ -196,3 +196,26 @@ pub fn entries(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Runs the linter `cmd` (already given its arguments) on `file`, prints
+/// all it said for whoever reads the test log, fails the test listing the
+/// lines `is_error` picks, and returns the whole output.
+#[track_caller]
+pub fn assert_no_lint_errors(cmd: &mut Command, file: &Path, is_error: fn(&str) -> bool) -> String {
+    let out = output(cmd);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let linter = cmd.get_program().to_string_lossy().into_owned();
+    eprintln!("{linter} {}:\n{text}", file.display());
+    let errors: Vec<&str> = text.lines().filter(|l| is_error(l)).collect();
+    assert!(
+        errors.is_empty(),
+        "{linter} errors on {}:\n{}",
+        file.display(),
+        errors.join("\n")
+    );
+    text
+}
