@@ -219,3 +219,9 @@ pub fn assert_no_lint_errors(cmd: &mut Command, file: &Path, is_error: fn(&str) 
     );
     text
 }
+
+/// The project's -dkms package in `format`, written into `p.out()`.
+pub fn dkms_package(p: &Project, format: Format) -> PathBuf {
+    kmodfarm_package::write_package(&dkms_spec(p, format), &p.out(), None)
+        .expect("the -dkms package is written")
+}
