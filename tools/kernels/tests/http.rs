@@ -183,36 +183,23 @@ fn stanza(package: &str, version: &str, arch: &str, depends: &str) -> String {
     format!("Package: {package}\nVersion: {version}\nArchitecture: {arch}\n{depends}\n")
 }
 
-/// bookworm main: a 6.1 kernel, its common headers and kbuild.
-fn bookworm_main_excerpt() -> String {
-    let v = "6.1.170-3";
-    [
-        stanza("linux-headers-6.1.0-47-common", v, "all", ""),
-        stanza(
-            "linux-headers-6.1.0-47-amd64",
-            v,
-            "amd64",
-            "linux-headers-6.1.0-47-common (= 6.1.170-3), linux-kbuild-6.1 (>= 6.1.170-3)",
-        ),
-        stanza("linux-kbuild-6.1", v, "amd64", ""),
-    ]
-    .concat()
+/// One kernel's stanzas, all at `version`: its common headers, its
+/// headers `headers` (depending on the other two), its kbuild.
+fn kernel_stanzas(version: &str, headers: &str, common: &str, kbuild: &str) -> String {
+    let depends = format!("{common} (= {version}), {kbuild} (>= {version})");
+    stanza(common, version, "all", "")
+        + &stanza(headers, version, "amd64", &depends)
+        + &stanza(kbuild, version, "amd64", "")
 }
 
-/// bookworm-security: a 6.12 cloud kernel, its common headers and kbuild.
-fn bookworm_security_excerpt() -> String {
-    let v = "6.12.117-1~deb12u1";
-    [
-        stanza("linux-headers-6.12.117+deb12-common", v, "all", ""),
-        stanza(
-            "linux-headers-6.12.117+deb12-cloud-amd64",
-            v,
-            "amd64",
-            "linux-headers-6.12.117+deb12-common (= 6.12.117-1~deb12u1), linux-kbuild-6.12.117+deb12",
-        ),
-        stanza("linux-kbuild-6.12.117+deb12", v, "amd64", ""),
-    ]
-    .concat()
+/// bookworm main: a 6.1 kernel.
+fn bookworm_main_excerpt() -> String {
+    kernel_stanzas(
+        "6.1.170-3",
+        "linux-headers-6.1.0-47-amd64",
+        "linux-headers-6.1.0-47-common",
+        "linux-kbuild-6.1",
+    )
 }
 
 /// Serve debian-12's three suites; returns the Packages.xz path of main.
@@ -220,7 +207,15 @@ fn serve_bookworm(archive: &Archive) -> String {
     let suites = [
         ("bookworm", bookworm_main_excerpt()),
         ("bookworm-updates", String::new()),
-        ("bookworm-security", bookworm_security_excerpt()),
+        (
+            "bookworm-security",
+            kernel_stanzas(
+                "6.12.117-1~deb12u1",
+                "linux-headers-6.12.117+deb12-cloud-amd64",
+                "linux-headers-6.12.117+deb12-common",
+                "linux-kbuild-6.12.117+deb12",
+            ),
+        ),
     ];
     for (suite, packages) in suites {
         let packages_xz = xz(packages.as_bytes());
