@@ -243,7 +243,7 @@ fn http_fetcher(cache: &tempfile::TempDir, offline: bool) -> HttpFetcher {
 
 /// Every kernel of `distro_id` the mirrors serve (with its System.map
 /// package when `system_map`), without events.
-fn discover_all(
+fn discover_quietly(
     distro_id: &str,
     mirrors: &Mirrors,
     fetcher: &HttpFetcher,
@@ -337,7 +337,7 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
     // Offline, the cache alone gives the same answer.
     let offline = http_fetcher(&cache, true);
     assert_eq!(
-        discover_all("debian-12", &mirrors, &offline, false).unwrap(),
+        discover_quietly("debian-12", &mirrors, &offline, false).unwrap(),
         third
     );
     assert_eq!(archive.requests(&main_path).len(), 2, "offline asks nobody");
@@ -439,7 +439,7 @@ fn a_corrupt_index_is_a_clear_error_and_nothing_of_it_is_cached() {
     archive.put(&main_path, corrupt);
     let cache = tempfile::tempdir().unwrap();
     let fetcher = http_fetcher(&cache, false);
-    let err = discover_all("debian-12", &mirrors(&base), &fetcher, false).unwrap_err();
+    let err = discover_quietly("debian-12", &mirrors(&base), &fetcher, false).unwrap_err();
     assert!(matches!(err, KernelsError::HashMismatch { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
@@ -466,7 +466,7 @@ fn an_unreachable_mirror_fails_quickly_naming_the_url() {
     let cache = tempfile::tempdir().unwrap();
     let fetcher = http_fetcher(&cache, false);
     let started = Instant::now();
-    let err = discover_all(
+    let err = discover_quietly(
         "debian-12",
         &mirrors("http://127.0.0.1:9/debian"),
         &fetcher,
@@ -492,7 +492,7 @@ fn a_mirror_without_the_suite_and_no_other_is_a_no_mirror_error() {
     let base = archive.start();
     let cache = tempfile::tempdir().unwrap();
     let fetcher = http_fetcher(&cache, false);
-    let err = discover_all("ubuntu-24.04", &mirrors(&base), &fetcher, false)
+    let err = discover_quietly("ubuntu-24.04", &mirrors(&base), &fetcher, false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -507,7 +507,7 @@ fn a_mirror_without_the_suite_and_no_other_is_a_no_mirror_error() {
     );
 
     // With no mirror at all, nothing is fetched.
-    let err = discover_all("ubuntu-24.04", &Mirrors::default(), &fetcher, false)
+    let err = discover_quietly("ubuntu-24.04", &Mirrors::default(), &fetcher, false)
         .unwrap_err()
         .to_string();
     assert!(err.contains("/etc/apt/sources.list.d/*.sources"), "{err}");
@@ -578,7 +578,7 @@ fn an_rpm_md_distro_is_read_from_its_repositories_below_the_mirror() {
         explicit: vec![format!("rhel-9={base}").parse().unwrap()],
         apt_sources: vec![],
     };
-    let found = discover_all("rhel-9", &mirrors, &fetcher, true).unwrap();
+    let found = discover_quietly("rhel-9", &mirrors, &fetcher, true).unwrap();
     assert_eq!(
         releases(&found),
         "5.14.0-427.13.1.el9_4.x86_64 5.14.0-503.40.1.el9_5.x86_64"
@@ -596,7 +596,7 @@ fn an_rpm_md_distro_is_read_from_its_repositories_below_the_mirror() {
     );
     let fresh = tempfile::tempdir().unwrap();
     let fetcher = http_fetcher(&fresh, false);
-    let err = discover_all("rhel-9", &mirrors, &fetcher, true)
+    let err = discover_quietly("rhel-9", &mirrors, &fetcher, true)
         .unwrap_err()
         .to_string();
     assert!(
@@ -605,7 +605,7 @@ fn an_rpm_md_distro_is_read_from_its_repositories_below_the_mirror() {
     );
 
     // Without any mirror, the error says where one must come from.
-    let err = discover_all("rhel-9", &Mirrors::default(), &fetcher, true)
+    let err = discover_quietly("rhel-9", &Mirrors::default(), &fetcher, true)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -629,7 +629,7 @@ fn an_expired_suite_is_refused_naming_it() {
     archive.put(path, replayed.into_bytes());
     let cache = tempfile::tempdir().unwrap();
     let fetcher = http_fetcher(&cache, false);
-    let err = discover_all("debian-12", &mirrors(&base), &fetcher, false)
+    let err = discover_quietly("debian-12", &mirrors(&base), &fetcher, false)
         .unwrap_err()
         .to_string();
     assert!(
