@@ -72,9 +72,37 @@ impl ModuleCopy {
 pub struct Rendered {
     out: TempDir,
     pub manifest: Manifest,
+    /// The edited module copy rendered, kept while the rendering is used
+    /// (the manifest's source path points into it).
+    _copy: Option<ModuleCopy>,
 }
 
 impl Rendered {
+    /// `kmodfarm render` of the example module as it is.
+    pub fn example() -> Rendered {
+        Rendered::render(&module_dir().join("kmodfarm.toml")).expect("kmodfarm render of module/")
+    }
+
+    /// `kmodfarm render` of a copy of the example module with its
+    /// manifest edited by `edits` (see [`ModuleCopy::example_with`]).
+    pub fn example_with(edits: &[(&str, &str)]) -> Rendered {
+        let copy = ModuleCopy::example_with(edits).expect("a copy of module/");
+        Self::of_copy(copy)
+    }
+
+    /// `kmodfarm render` of [`ModuleCopy::example_needing_system_map`].
+    pub fn example_needing_system_map() -> Rendered {
+        let copy = ModuleCopy::example_needing_system_map().expect("a copy of module/");
+        Self::of_copy(copy)
+    }
+
+    fn of_copy(copy: ModuleCopy) -> Rendered {
+        let mut rendered = Rendered::render(&copy.manifest())
+            .unwrap_or_else(|e| panic!("kmodfarm render of {}: {e}", copy.manifest().display()));
+        rendered._copy = Some(copy);
+        rendered
+    }
+
     /// Runs `kmodfarm -m MANIFEST render --out DIR` and checks it succeeded.
     pub fn render(manifest: &Path) -> Result<Rendered> {
         let out = tempfile::tempdir().map_err(Error::io(std::env::temp_dir()))?;
@@ -93,7 +121,11 @@ impl Rendered {
                 manifest.display()
             )
         });
-        Ok(Rendered { out, manifest })
+        Ok(Rendered {
+            out,
+            manifest,
+            _copy: None,
+        })
     }
 
     /// The render directory.

@@ -1,12 +1,15 @@
 //! Roots shared by several test files, made once per machine (cached) and
-//! once per test process (memoised).
+//! once per test process (memoised), sandboxes over them, and the
+//! System.map stand-in.
 
 use std::sync::OnceLock;
 
 use kmodfarm_model::KernelRelease;
 
 use crate::apt_index::AptIndex;
+use crate::example::Rendered;
 use crate::root::{DebianRoot, PreparedRoot};
+use crate::sandbox::Sandbox;
 
 /// A Debian 12 root with DKMS, a compiler and the headers of two kernels,
 /// one per Debian 12 kernel line.
@@ -61,4 +64,48 @@ pub fn stand_in_system_map(banner: u64) -> String {
     }
     map += &format!("{banner:016x} R linux_banner\n");
     map
+}
+
+/// A fresh sandbox over the shared Debian 12 root ([`bookworm`]).
+pub fn bookworm_sandbox() -> Sandbox {
+    Sandbox::new(&bookworm().root).expect("a sandbox over the Debian 12 root")
+}
+
+/// A sandbox over the shared Debian 12 root with `rendered` installed the
+/// way its -dkms package would put it (see [`Rendered::install_into`]).
+pub fn bookworm_with(rendered: &Rendered) -> Sandbox {
+    let sandbox = bookworm_sandbox();
+    rendered
+        .install_into(&sandbox)
+        .expect("the module source and rendered files copied in");
+    sandbox
+}
+
+/// `/boot/System.map-<kernel>` in `sandbox`, after checking that it is
+/// Debian's one-line placeholder (the root has the image of `kernel`
+/// installed, and the placeholder must not count as a System.map).
+#[track_caller]
+pub fn placeholder_system_map(sandbox: &Sandbox, kernel: &KernelRelease) -> String {
+    let path = format!("/boot/System.map-{kernel}");
+    let placeholder = sandbox
+        .read_file(&path)
+        .expect("the image's System.map placeholder");
+    assert_eq!(
+        placeholder.lines().count(),
+        1,
+        "expected Debian's placeholder at {path}:\n{placeholder}"
+    );
+    path
+}
+
+/// Puts a [`stand_in_system_map`] with `linux_banner` at `banner` where
+/// the image of `kernel` puts its System.map.
+pub fn install_stand_in_system_map(sandbox: &Sandbox, kernel: &KernelRelease, banner: u64) {
+    sandbox
+        .write_file(
+            &format!("/boot/System.map-{kernel}"),
+            stand_in_system_map(banner).as_bytes(),
+            0o644,
+        )
+        .expect("stand-in System.map written");
 }

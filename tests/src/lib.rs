@@ -16,7 +16,10 @@
 //!   bwrap.
 //! - [`BootImage`]: a sandbox's kernel and a busybox initramfs with its
 //!   modules, booted under QEMU to load them for real.
-//! - [`fixtures`]: ready-made roots shared by several test files.
+//! - [`fixtures`]: ready-made roots shared by several test files, and
+//!   sandboxes over them.
+//! - [`dkms_status`], [`assert_dkms_installed`], [`sandbox_modinfo`]: what
+//!   DKMS and kmod say inside a sandbox.
 //! - [`ModuleCopy`] / [`Rendered`]: the example module, edited copies of its
 //!   manifest, and `kmodfarm render`'s output installed into a sandbox.
 //!
@@ -27,6 +30,7 @@
 mod apt_index;
 mod bin;
 mod cache;
+mod dkms;
 mod error;
 mod example;
 pub mod fixtures;
@@ -38,6 +42,10 @@ mod sandbox;
 pub use apt_index::{newest_headers, AptIndex};
 pub use bin::{kmodfarm, kmodfarm_bin, kmodfarm_package, module_dir, repo_root};
 pub use cache::cache_dir;
+pub use dkms::{
+    assert_dkms_has_nothing_for, assert_dkms_installed, assert_dkms_not_installed,
+    assert_handed_back_to_dkms, assert_taken_from_dkms, dkms_status, sandbox_modinfo,
+};
 pub use error::{Error, Result};
 pub use example::{ModuleCopy, Rendered};
 pub use kmodfarm_kernels::apt_sources::{AptSource, AptSources};

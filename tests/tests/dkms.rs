@@ -8,46 +8,21 @@
 //! the first run makes the cached Debian 12 root (a few minutes).
 
 use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::{fixtures, ModuleCopy, Output, Rendered, Sandbox};
+use kmodfarm_tests::fixtures::{self, bookworm_with};
+use kmodfarm_tests::{
+    assert_dkms_has_nothing_for, assert_dkms_installed, sandbox_modinfo, Rendered, Sandbox,
+};
 
-/// A sandbox over the shared Debian 12 root with `rendered` installed the
-/// way its -dkms package would put it.
-fn sandbox_with(rendered: &Rendered) -> Sandbox {
-    let sandbox =
-        Sandbox::new(&fixtures::bookworm().root).expect("a sandbox over the Debian 12 root");
-    rendered
-        .install_into(&sandbox)
-        .expect("the module source and rendered files copied in");
-    sandbox
-}
-
-fn render_example() -> Rendered {
-    Rendered::render(&kmodfarm_tests::module_dir().join("kmodfarm.toml"))
-        .expect("kmodfarm render of module/")
-}
-
-/// `modinfo -k K -F FIELD <module>`: modinfo finds the module through the
-/// kernel's modules.dep, so this also shows depmod registered it.
+/// `modinfo -k K -F FIELD kmfdemo` (through modules.dep: depmod registered it).
 fn modinfo(sandbox: &Sandbox, kernel: &KernelRelease, field: &str) -> String {
-    let out = sandbox.run_ok(&["modinfo", "-k", kernel.as_str(), "-F", field, "kmfdemo"]);
-    out.stdout.trim().to_string()
-}
-
-/// Every line of `status` that is about `kernel`.
-fn status_of(status: &Output, kernel: &KernelRelease) -> Vec<String> {
-    status
-        .stdout
-        .lines()
-        .filter(|l| l.contains(&format!(", {kernel},")))
-        .map(str::to_string)
-        .collect()
+    sandbox_modinfo(sandbox, kernel, "kmfdemo", field)
 }
 
 #[test]
 fn dkms_accepts_rendered_conf() {
     let root = fixtures::bookworm();
-    let rendered = render_example();
-    let sandbox = sandbox_with(&rendered);
+    let rendered = Rendered::example();
+    let sandbox = bookworm_with(&rendered);
     let id = rendered.dkms_id();
 
     let mut said = String::new();
@@ -75,11 +50,7 @@ fn dkms_accepts_rendered_conf() {
 
     let status = sandbox.run_ok(&["dkms", "status", "-m", "kmfdemo"]);
     for kernel in [&root.k61, &root.k612] {
-        assert_eq!(
-            status_of(&status, kernel),
-            [format!("{id}, {kernel}, x86_64: installed")],
-            "dkms status for {kernel}:\n{status}"
-        );
+        assert_dkms_installed(&sandbox, &id, kernel, "after dkms install");
         let vermagic = modinfo(&sandbox, kernel, "vermagic");
         assert!(
             vermagic.starts_with(&format!("{kernel} ")),
@@ -111,11 +82,8 @@ fn dkms_accepts_rendered_conf() {
 #[test]
 fn build_exclusive_skips() {
     let root = fixtures::bookworm();
-    let module = ModuleCopy::example_with(&[("max = \"6.14\"", "max = \"6.11\"")])
-        .expect("a copy of module/");
-    let rendered =
-        Rendered::render(&module.manifest()).expect("kmodfarm render of the 6.11-max manifest");
-    let sandbox = sandbox_with(&rendered);
+    let rendered = Rendered::example_with(&[("max = \"6.14\"", "max = \"6.11\"")]);
+    let sandbox = bookworm_with(&rendered);
     let id = rendered.dkms_id();
 
     // DKMS itself refuses the kernel outside the range (exit 77 = skipped)...
@@ -155,16 +123,8 @@ fn build_exclusive_skips() {
     );
     assert!(!configure.combined().contains("FAILED"), "{configure}");
 
-    let status = sandbox.run_ok(&["dkms", "status", "-m", "kmfdemo"]);
-    assert_eq!(
-        status_of(&status, &root.k61),
-        [format!("{id}, {}, x86_64: installed", root.k61)],
-        "{status}"
-    );
-    assert!(
-        status_of(&status, &root.k612).is_empty(),
-        "DKMS built the excluded kernel:\n{status}"
-    );
+    assert_dkms_installed(&sandbox, &id, &root.k61, "after configure");
+    assert_dkms_has_nothing_for(&sandbox, "kmfdemo", &root.k612, "the excluded kernel");
 
     // Running it again (a reinstall) is harmless and still succeeds.
     let again = sandbox.run_ok(&[&rendered.helper_path(), "configure"]);
@@ -181,23 +141,12 @@ fn build_exclusive_skips() {
 fn system_map_required() {
     let root = fixtures::bookworm();
     let kernel = &root.k612;
-    let module = ModuleCopy::example_needing_system_map().expect("a copy of module/");
-    let rendered =
-        Rendered::render(&module.manifest()).expect("kmodfarm render of the System.map manifest");
-    let sandbox = sandbox_with(&rendered);
+    let rendered = Rendered::example_needing_system_map();
+    let sandbox = bookworm_with(&rendered);
     let id = rendered.dkms_id();
-    let system_map = format!("/boot/System.map-{kernel}");
-
     // The root has the 6.12 image installed, so /boot holds Debian's
     // one-line placeholder: it must not count.
-    let placeholder = sandbox
-        .read_file(&system_map)
-        .expect("the image's System.map placeholder");
-    assert_eq!(
-        placeholder.lines().count(),
-        1,
-        "expected Debian's placeholder:\n{placeholder}"
-    );
+    let system_map = fixtures::placeholder_system_map(&sandbox, kernel);
 
     sandbox.run_ok(&["dkms", "add", &id]);
     let refused = sandbox
@@ -238,13 +187,7 @@ fn system_map_required() {
     // With a real-looking System.map where the image puts it, it builds and
     // the configure step records the symbol's address.
     let banner = 0xffff_ffff_82a0_01c0u64;
-    sandbox
-        .write_file(
-            &system_map,
-            fixtures::stand_in_system_map(banner).as_bytes(),
-            0o644,
-        )
-        .expect("stand-in System.map written");
+    fixtures::install_stand_in_system_map(&sandbox, kernel, banner);
     sandbox
         .run(&["dkms", "remove", &id, "-k", kernel.as_str()])
         .unwrap(); // a failed build may leave state

@@ -15,7 +15,10 @@
 //! the first run makes the cached Debian 12 root (a few minutes).
 
 use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::{fixtures, ModuleCopy, Output, Rendered, Sandbox};
+use kmodfarm_tests::fixtures::{self, bookworm_with};
+use kmodfarm_tests::{
+    assert_dkms_has_nothing_for, assert_dkms_installed, sandbox_modinfo, Output, Rendered, Sandbox,
+};
 
 /// Where the kernel packages' hooks live, and what each package passes.
 const HEADER_HOOKS: &str = "/etc/kernel/header_postinst.d";
@@ -25,11 +28,7 @@ const IMAGE_HOOKS: &str = "/etc/kernel/postinst.d";
 /// package would: the source in /usr/src, the helper, our two kernel hooks
 /// next to Debian's `dkms` hooks, and the module added to DKMS.
 fn installed(rendered: &Rendered) -> Sandbox {
-    let sandbox =
-        Sandbox::new(&fixtures::bookworm().root).expect("a sandbox over the Debian 12 root");
-    rendered
-        .install_into(&sandbox)
-        .expect("the module source and rendered files copied in");
+    let sandbox = bookworm_with(rendered);
     let hook = hook_name(rendered);
     for dir in [HEADER_HOOKS, IMAGE_HOOKS] {
         let rendered_hook = rendered.file(&format!("kernel/{}/{hook}", dir_name(dir)));
@@ -82,41 +81,20 @@ fn assert_hooks_pass(out: &Output, dir: &str) {
     );
 }
 
-/// DKMS's status lines for `kernel` (empty when it has no build for it).
-fn dkms_status_for(sandbox: &Sandbox, kernel: &KernelRelease) -> Vec<String> {
-    let status = sandbox.run_ok(&["dkms", "status", "-m", "kmfdemo"]);
-    status
-        .stdout
-        .lines()
-        .filter(|l| l.contains(&format!(", {kernel},")))
-        .map(str::to_string)
-        .collect()
-}
-
 #[track_caller]
 fn assert_not_built(sandbox: &Sandbox, kernel: &KernelRelease) {
-    let lines = dkms_status_for(sandbox, kernel);
-    assert!(lines.is_empty(), "DKMS built for {kernel}: {lines:?}");
+    assert_dkms_has_nothing_for(sandbox, "kmfdemo", kernel, "after the hooks ran");
 }
 
 #[track_caller]
 fn assert_installed(sandbox: &Sandbox, rendered: &Rendered, kernel: &KernelRelease) {
-    assert_eq!(
-        dkms_status_for(sandbox, kernel),
-        [format!(
-            "{}, {kernel}, x86_64: installed",
-            rendered.dkms_id()
-        )]
-    );
+    assert_dkms_installed(sandbox, &rendered.dkms_id(), kernel, "after the hooks ran");
 }
 
 #[test]
 fn kernel_outside_the_range_installs_and_is_skipped() {
     let root = fixtures::bookworm();
-    let module = ModuleCopy::example_with(&[("max = \"6.14\"", "max = \"6.11\"")])
-        .expect("a copy of module/");
-    let rendered =
-        Rendered::render(&module.manifest()).expect("kmodfarm render of the 6.11-max manifest");
+    let rendered = Rendered::example_with(&[("max = \"6.14\"", "max = \"6.11\"")]);
     let sandbox = installed(&rendered);
     let skipped = format!(
         "kmfdemo: skipping {}: outside the supported kernel range 5.15 to 6.11",
@@ -166,8 +144,7 @@ fn kernel_outside_the_range_installs_and_is_skipped() {
 #[test]
 fn kernel_served_by_a_prebuilt_package_installs_and_is_left_alone() {
     let root = fixtures::bookworm();
-    let rendered = Rendered::render(&kmodfarm_tests::module_dir().join("kmodfarm.toml"))
-        .expect("kmodfarm render of module/");
+    let rendered = Rendered::example();
     let sandbox = installed(&rendered);
     let kernel = &root.k612;
     // What the kmfdemo-modules-<kernel> package's files would leave.
@@ -207,19 +184,9 @@ fn kernel_served_by_a_prebuilt_package_installs_and_is_left_alone() {
 fn kernel_without_a_real_system_map_installs_and_builds_once_it_has_one() {
     let root = fixtures::bookworm();
     let kernel = &root.k612;
-    let module = ModuleCopy::example_needing_system_map().expect("a copy of module/");
-    let rendered =
-        Rendered::render(&module.manifest()).expect("kmodfarm render of the System.map manifest");
+    let rendered = Rendered::example_needing_system_map();
     let sandbox = installed(&rendered);
-    let system_map = format!("/boot/System.map-{kernel}");
-    let placeholder = sandbox
-        .read_file(&system_map)
-        .expect("the image's System.map");
-    assert_eq!(
-        placeholder.lines().count(),
-        1,
-        "not Debian's placeholder:\n{placeholder}"
-    );
+    fixtures::placeholder_system_map(&sandbox, kernel);
 
     // Headers first, or an image with only the placeholder.
     for dir in [HEADER_HOOKS, IMAGE_HOOKS] {
@@ -232,32 +199,20 @@ fn kernel_without_a_real_system_map_installs_and_builds_once_it_has_one() {
     }
 
     // Once a real System.map is there, the image's hooks build the module.
-    sandbox
-        .write_file(
-            &system_map,
-            fixtures::stand_in_system_map(fixtures::STAND_IN_BANNER).as_bytes(),
-            0o644,
-        )
-        .expect("stand-in System.map written");
+    fixtures::install_stand_in_system_map(&sandbox, kernel, fixtures::STAND_IN_BANNER);
     let out = run_hooks(&sandbox, IMAGE_HOOKS, kernel);
     assert_hooks_pass(&out, IMAGE_HOOKS);
     assert_installed(&sandbox, &rendered, kernel);
-    let symbol = sandbox.run_ok(&[
-        "modinfo",
-        "-k",
-        kernel.as_str(),
-        "-F",
-        "kmfdemo_symbol",
-        "kmfdemo",
-    ]);
-    assert_eq!(symbol.stdout.trim(), "linux_banner=0xffffffff82a001c0");
+    assert_eq!(
+        sandbox_modinfo(&sandbox, kernel, "kmfdemo", "kmfdemo_symbol"),
+        "linux_banner=0xffffffff82a001c0"
+    );
 }
 
 #[test]
 fn a_half_removed_package_never_fails_a_kernel() {
     let root = fixtures::bookworm();
-    let rendered = Rendered::render(&kmodfarm_tests::module_dir().join("kmodfarm.toml"))
-        .expect("kmodfarm render of module/");
+    let rendered = Rendered::example();
     let sandbox = installed(&rendered);
     // The helper is gone but DKMS still has the module and our hooks are
     // still in /etc (a removal that stopped half-way, or removed-not-purged).

@@ -19,7 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::{fixtures, kmodfarm_package, module_dir, ModuleCopy, Sandbox};
+use kmodfarm_tests::fixtures::{self, bookworm_sandbox};
+use kmodfarm_tests::{
+    assert_dkms_installed, assert_dkms_not_installed, assert_handed_back_to_dkms,
+    assert_taken_from_dkms, kmodfarm_package, module_dir, sandbox_modinfo, ModuleCopy, Sandbox,
+};
 
 /// `kmodfarm -m MANIFEST package --format deb --out DIR [EXTRA...]`; the
 /// .deb files it wrote, by package name prefix.
@@ -49,16 +53,6 @@ fn apt(sandbox: &Sandbox, args: &str) -> String {
         .combined()
 }
 
-/// `dkms status` lines about kmfdemo and `kernel`.
-fn dkms_status(sandbox: &Sandbox, kernel: &KernelRelease) -> Vec<String> {
-    let out = sandbox.run_ok(&["dkms", "status", "-m", "kmfdemo"]);
-    out.stdout
-        .lines()
-        .filter(|l| l.contains(&format!(", {kernel},")))
-        .map(str::to_string)
-        .collect()
-}
-
 fn exists(sandbox: &Sandbox, path: &str) -> bool {
     sandbox.run(&["test", "-e", path]).unwrap().success()
 }
@@ -75,20 +69,22 @@ fn dkms_deb_installs_upgrades_reinstalls_and_purges() {
     let b_module = ModuleCopy::example_with(&[("version = \"1.0.0\"", "version = \"1.0.1\"")])
         .expect("a copy of module/ at 1.0.1");
     let b = package_debs(&b_module.manifest(), &out.path().join("b"), &[]);
-    let sandbox = Sandbox::new(&root.root).expect("a sandbox over the Debian 12 root");
+    let sandbox = bookworm_sandbox();
 
     // Install A: DKMS builds and installs for both kernels.
     let a_deb = copy_deb(&sandbox, find(&a, "kmfdemo-dkms_1.0.0"));
     let said = apt(&sandbox, &format!("install {a_deb}"));
     for kernel in [&root.k61, &root.k612] {
-        assert_eq!(
-            dkms_status(&sandbox, kernel),
-            [format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")],
-            "after installing A:\n{said}"
+        assert_dkms_installed(
+            &sandbox,
+            "kmfdemo/1.0.0",
+            kernel,
+            &format!("after installing A:\n{said}"),
         );
-        let version =
-            sandbox.run_ok(&["modinfo", "-k", kernel.as_str(), "-F", "version", "kmfdemo"]);
-        assert_eq!(version.stdout.trim(), "1.0.0");
+        assert_eq!(
+            sandbox_modinfo(&sandbox, kernel, "kmfdemo", "version"),
+            "1.0.0"
+        );
     }
     for path in [
         "/usr/src/kmfdemo-1.0.0/dkms.conf",
@@ -111,10 +107,11 @@ fn dkms_deb_installs_upgrades_reinstalls_and_purges() {
     let b_deb = copy_deb(&sandbox, find(&b, "kmfdemo-dkms_1.0.1"));
     let said = apt(&sandbox, &format!("install {b_deb}"));
     for kernel in [&root.k61, &root.k612] {
-        assert_eq!(
-            dkms_status(&sandbox, kernel),
-            [format!("kmfdemo/1.0.1, {kernel}, x86_64: installed")],
-            "after upgrading to B:\n{said}"
+        assert_dkms_installed(
+            &sandbox,
+            "kmfdemo/1.0.1",
+            kernel,
+            &format!("after upgrading to B:\n{said}"),
         );
     }
     assert!(
@@ -129,10 +126,7 @@ fn dkms_deb_installs_upgrades_reinstalls_and_purges() {
     // Reinstalling B is harmless.
     apt(&sandbox, &format!("install --reinstall {b_deb}"));
     for kernel in [&root.k61, &root.k612] {
-        assert_eq!(
-            dkms_status(&sandbox, kernel),
-            [format!("kmfdemo/1.0.1, {kernel}, x86_64: installed")]
-        );
+        assert_dkms_installed(&sandbox, "kmfdemo/1.0.1", kernel, "after reinstalling B");
     }
 
     // Purge: nothing of the module in /var/lib/dkms, /usr/src, /lib/modules.
@@ -152,7 +146,7 @@ fn headers_before_image_waits_for_the_real_system_map() {
         ModuleCopy::example_needing_system_map().expect("a copy of module/ needing System.map");
     let out = tempfile::tempdir().unwrap();
     let debs = package_debs(&module.manifest(), out.path(), &[]);
-    let sandbox = Sandbox::new(&root.root).expect("a sandbox over the Debian 12 root");
+    let sandbox = bookworm_sandbox();
     let deb = copy_deb(&sandbox, find(&debs, "kmfdemo-dkms_"));
 
     // Only Debian's one-line placeholder is in /boot: the postinst skips
@@ -164,41 +158,30 @@ fn headers_before_image_waits_for_the_real_system_map() {
         )),
         "the postinst did not say why it skipped {kernel}:\n{said}"
     );
-    assert!(
-        !dkms_status(&sandbox, kernel)
-            .iter()
-            .any(|l| l.ends_with("installed")),
-        "built against the placeholder System.map"
+    assert_dkms_not_installed(
+        &sandbox,
+        "kmfdemo",
+        kernel,
+        "built against the placeholder System.map",
     );
 
     // The image's real System.map arrives, then the kernel hook runs.
-    let system_map = format!("/boot/System.map-{kernel}");
-    sandbox
-        .write_file(
-            &system_map,
-            fixtures::stand_in_system_map(fixtures::STAND_IN_BANNER).as_bytes(),
-            0o644,
-        )
-        .expect("stand-in System.map written");
+    fixtures::install_stand_in_system_map(&sandbox, kernel, fixtures::STAND_IN_BANNER);
     let hook = sandbox.run_ok(&[
         "/etc/kernel/postinst.d/kmfdemo-dkms",
         kernel.as_str(),
         &format!("/boot/vmlinuz-{kernel}"),
     ]);
-    assert_eq!(
-        dkms_status(&sandbox, kernel),
-        [format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")],
-        "the kernel hook did not build it:\n{hook}"
+    assert_dkms_installed(
+        &sandbox,
+        "kmfdemo/1.0.0",
+        kernel,
+        &format!("the kernel hook did not build it:\n{hook}"),
     );
-    let symbol = sandbox.run_ok(&[
-        "modinfo",
-        "-k",
-        kernel.as_str(),
-        "-F",
-        "kmfdemo_symbol",
-        "kmfdemo",
-    ]);
-    assert_eq!(symbol.stdout.trim(), "linux_banner=0xffffffff82a001c0");
+    assert_eq!(
+        sandbox_modinfo(&sandbox, kernel, "kmfdemo", "kmfdemo_symbol"),
+        "linux_banner=0xffffffff82a001c0"
+    );
 }
 
 /// The module DKMS built for `kernel` in the sandbox, recompressed with
@@ -275,12 +258,14 @@ fn prebuilt_package_takes_a_kernel_from_dkms_and_gives_it_back() {
         &out.path().join("dkms"),
         &[],
     );
-    let sandbox = Sandbox::new(&root.root).expect("a sandbox over the Debian 12 root");
+    let sandbox = bookworm_sandbox();
     let dkms_deb = copy_deb(&sandbox, find(&dkms_debs, "kmfdemo-dkms_"));
     apt(&sandbox, &format!("install {dkms_deb}"));
-    assert_eq!(
-        dkms_status(&sandbox, kernel),
-        [format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")]
+    assert_dkms_installed(
+        &sandbox,
+        "kmfdemo/1.0.0",
+        kernel,
+        "after installing the -dkms deb",
     );
 
     let zst = dkms_built_module_as_zst(&sandbox, kernel, out.path());
@@ -299,20 +284,12 @@ fn prebuilt_package_takes_a_kernel_from_dkms_and_gives_it_back() {
     // Installing the prebuilt package removes DKMS's copy for that kernel
     // only, and modprobe's index finds the prebuilt module.
     let said = apt(&sandbox, &format!("install {prebuilt}"));
-    assert!(
-        said.contains(&format!("removing the DKMS build of 1.0.0 for {kernel}")),
-        "{said}"
-    );
-    assert!(
-        !dkms_status(&sandbox, kernel)
-            .iter()
-            .any(|l| l.ends_with("installed")),
-        "DKMS still has {kernel}:\n{said}"
-    );
-    assert_eq!(
-        dkms_status(&sandbox, &root.k61),
-        [format!("kmfdemo/1.0.0, {}, x86_64: installed", root.k61)],
-        "the other kernel was touched"
+    assert_taken_from_dkms(&sandbox, &said, "kmfdemo/1.0.0", kernel);
+    assert_dkms_installed(
+        &sandbox,
+        "kmfdemo/1.0.0",
+        &root.k61,
+        "the other kernel was touched",
     );
     let file = sandbox.run_ok(&["modinfo", "-k", kernel.as_str(), "-n", "kmfdemo"]);
     assert_eq!(
@@ -325,11 +302,11 @@ fn prebuilt_package_takes_a_kernel_from_dkms_and_gives_it_back() {
     let auto = sandbox
         .run(&["dkms", "autoinstall", "-k", kernel.as_str()])
         .unwrap();
-    assert!(
-        !dkms_status(&sandbox, kernel)
-            .iter()
-            .any(|l| l.ends_with("installed")),
-        "DKMS built over the prebuilt module:\n{hook}\n{auto}"
+    assert_dkms_not_installed(
+        &sandbox,
+        "kmfdemo",
+        kernel,
+        &format!("DKMS built over the prebuilt module:\n{hook}\n{auto}"),
     );
     let file = sandbox.run_ok(&["modinfo", "-k", kernel.as_str(), "-n", "kmfdemo"]);
     assert_eq!(
@@ -339,15 +316,7 @@ fn prebuilt_package_takes_a_kernel_from_dkms_and_gives_it_back() {
 
     // Removing the prebuilt package hands the kernel back to DKMS.
     let said = apt(&sandbox, &format!("remove kmfdemo-modules-{kernel}"));
-    assert!(
-        said.contains(&format!("handing kernel {kernel} back to DKMS")),
-        "{said}"
-    );
-    assert_eq!(
-        dkms_status(&sandbox, kernel),
-        [format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")],
-        "DKMS did not take {kernel} back:\n{said}"
-    );
+    assert_handed_back_to_dkms(&sandbox, &said, "kmfdemo/1.0.0", kernel);
     assert!(!exists(
         &sandbox,
         &format!("/var/lib/kmodfarm/kmfdemo/prebuilt/{kernel}")

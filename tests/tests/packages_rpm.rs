@@ -11,8 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::{fixtures, kmodfarm_package, module_dir, Sandbox};
+use kmodfarm_tests::fixtures::{self, bookworm_sandbox};
+use kmodfarm_tests::{
+    assert_dkms_installed, assert_handed_back_to_dkms, assert_taken_from_dkms, kmodfarm_package,
+    module_dir, Sandbox,
+};
 
 fn host(cmd: &mut Command) -> String {
     let out = cmd
@@ -27,8 +30,14 @@ fn host(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn package_rpms(out: &Path, extra: &[&str]) -> Vec<PathBuf> {
-    kmodfarm_package(&module_dir().join("kmodfarm.toml"), "rpm", out, extra)
+/// The .rpm of module/ whose file name starts with `prefix`, written by
+/// `kmodfarm package --format rpm --out OUT EXTRA...`.
+fn package_rpm(out: &Path, extra: &[&str], prefix: &str) -> PathBuf {
+    let rpms = kmodfarm_package(&module_dir().join("kmodfarm.toml"), "rpm", out, extra);
+    rpms.iter()
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix}* among {rpms:?}"))
+        .clone()
 }
 
 /// An .rpm unpacked by rpm itself, its file list and its scriptlets.
@@ -103,90 +112,40 @@ impl Unpacked {
     }
 }
 
-fn dkms_status(sandbox: &Sandbox, kernel: &KernelRelease) -> Vec<String> {
-    let out = sandbox.run_ok(&["dkms", "status", "-m", "kmfdemo"]);
-    out.stdout
-        .lines()
-        .filter(|l| l.contains(&format!(", {kernel},")))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn rpm_scriptlets_register_build_hand_over_and_remove_like_the_debs() {
     let root = fixtures::bookworm();
     let kernel = &root.k612;
     let out = tempfile::tempdir().unwrap();
-    let rpms = package_rpms(&out.path().join("dkms"), &[]);
-    let dkms_rpm = rpms
-        .iter()
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("kmfdemo-dkms-")
-        })
-        .expect("the -dkms rpm");
-    let dkms = Unpacked::new(dkms_rpm);
-    let sandbox = Sandbox::new(&root.root).expect("a sandbox over the Debian 12 root");
+    let dkms_rpm = package_rpm(&out.path().join("dkms"), &[], "kmfdemo-dkms-");
+    let dkms = Unpacked::new(&dkms_rpm);
+    let sandbox = bookworm_sandbox();
 
     // Install: files, then %post 1 — DKMS builds for both kernels.
     dkms.install_files(&sandbox);
     let said = dkms.scriptlet(&sandbox, "POSTIN", "1");
     for k in [&root.k61, &root.k612] {
-        assert_eq!(
-            dkms_status(&sandbox, k),
-            [format!("kmfdemo/1.0.0, {k}, x86_64: installed")],
-            "%post did not build for {k}:\n{said}"
-        );
+        let context = format!("%post did not build for {k}:\n{said}");
+        assert_dkms_installed(&sandbox, "kmfdemo/1.0.0", k, &context);
     }
 
     // A prebuilt kmod rpm for the 6.12 kernel: its %post takes the kernel
     // from DKMS; erasing it (%postun 0) hands the kernel back.
     let ko_zst = out.path().join("kmfdemo.ko.zst");
     std::fs::write(&ko_zst, zstd_frame()).unwrap();
-    let prebuilt_rpms = package_rpms(
+    let ko_arg = ko_zst.display().to_string();
+    let kmod_rpm = package_rpm(
         &out.path().join("prebuilt"),
-        &[
-            "--ko",
-            &ko_zst.display().to_string(),
-            "--kernel",
-            kernel.as_str(),
-        ],
+        &["--ko", &ko_arg, "--kernel", kernel.as_str()],
+        "kmod-kmfdemo-",
     );
-    let kmod_rpm = prebuilt_rpms
-        .iter()
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("kmod-kmfdemo-")
-        })
-        .expect("the kmod rpm");
-    let kmod = Unpacked::new(kmod_rpm);
+    let kmod = Unpacked::new(&kmod_rpm);
     kmod.install_files(&sandbox);
     let said = kmod.scriptlet(&sandbox, "POSTIN", "1");
-    assert!(
-        said.contains(&format!("removing the DKMS build of 1.0.0 for {kernel}")),
-        "{said}"
-    );
-    assert!(
-        !dkms_status(&sandbox, kernel)
-            .iter()
-            .any(|l| l.ends_with("installed")),
-        "{said}"
-    );
+    assert_taken_from_dkms(&sandbox, &said, "kmfdemo/1.0.0", kernel);
     kmod.remove_files(&sandbox);
     let said = kmod.scriptlet(&sandbox, "POSTUN", "0");
-    assert!(
-        said.contains(&format!("handing kernel {kernel} back to DKMS")),
-        "{said}"
-    );
-    assert_eq!(
-        dkms_status(&sandbox, kernel),
-        [format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")],
-        "%postun did not hand {kernel} back:\n{said}"
-    );
+    assert_handed_back_to_dkms(&sandbox, &said, "kmfdemo/1.0.0", kernel);
 
     // Erase the -dkms rpm: %preun 0, files go, %postun 0 — nothing left.
     let said = dkms.scriptlet(&sandbox, "PREUN", "0");

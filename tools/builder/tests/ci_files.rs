@@ -2,10 +2,8 @@
 //! every `--flag` they pass to a subcommand appears in that subcommand's
 //! --help, and the GitLab matrix block is what `kmodfarm matrix` prints.
 
+use kmodfarm_tests::{kmodfarm, repo_root};
 use std::collections::BTreeMap;
-use std::process::Command;
-
-use kmodfarm_tests::{kmodfarm_bin, repo_root};
 
 /// The subcommands a pipeline may call (prose mentioning kmodfarm is not a call).
 const SUBCOMMANDS: &[&str] = &[
@@ -42,12 +40,10 @@ fn calls(text: &str) -> Vec<(String, Vec<String>)> {
 }
 
 fn help(sub: &str) -> String {
-    let out = Command::new(kmodfarm_bin())
-        .args([sub, "--help"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "kmodfarm {sub} --help");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    kmodfarm([sub, "--help"])
+        .expect("kmodfarm runs")
+        .expect_ok()
+        .stdout
 }
 
 #[test]
@@ -79,24 +75,18 @@ fn every_kmodfarm_call_in_the_pipelines_uses_real_options() {
 
 #[test]
 fn the_gitlab_matrix_block_is_what_kmodfarm_matrix_prints() {
-    let out = Command::new(kmodfarm_bin())
-        .args([
-            "matrix",
-            "--format",
-            "gitlab",
-            "--shards",
-            "4",
-            "--kernel",
-            "debian-12:6.1.0-41-amd64",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let block = String::from_utf8_lossy(&out.stdout).into_owned();
+    let block = kmodfarm([
+        "matrix",
+        "--format",
+        "gitlab",
+        "--shards",
+        "4",
+        "--kernel",
+        "debian-12:6.1.0-41-amd64",
+    ])
+    .expect("kmodfarm runs")
+    .expect_ok()
+    .stdout;
     let pipeline = std::fs::read_to_string(repo_root().join("ci/gitlab/.gitlab-ci.yml")).unwrap();
     let indented: String = block.lines().map(|l| format!("  {l}\n")).collect();
     assert!(

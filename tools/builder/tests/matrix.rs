@@ -9,64 +9,21 @@
 //! the archive fails), the fix (a touched source file rebuilds every
 //! kernel), a rerun (nothing builds), three shards and their merge.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
 
+use common::{newest, newest_series, FreshModule, Run};
 use kmodfarm_model::record::{BuildOutcome, BuildRecord};
 use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::{kmodfarm_bin, module_dir, AptIndex};
+use kmodfarm_tests::kmodfarm;
 
-/// The newest `n` plain amd64 kernels of `series` in `suite`'s lists.
-fn newest(suite: &str, series: &str, n: usize) -> Vec<KernelRelease> {
-    let index = AptIndex::updated(suite).expect("the archive's package lists");
-    let mut found: Vec<KernelRelease> = index
-        .package_names("linux-headers-")
-        .expect("apt-cache pkgnames")
-        .iter()
-        .filter_map(|name| KernelRelease::parse(name.strip_prefix("linux-headers-")?).ok())
-        .filter(|k| k.flavour.as_deref() == Some("amd64") && k.series() == series)
-        .collect();
-    found.sort();
-    found.dedup();
-    assert!(
-        found.len() >= n,
-        "{suite} lists only {found:?} for {series}"
-    );
-    found.split_off(found.len() - n)
-}
-
-struct Run {
-    ok: bool,
-    stderr: String,
-    stdout: String,
-    records: Vec<BuildRecord>,
-    seconds: f64,
-}
-
+/// `kmodfarm build` in bwrap, two kernels at once.
 fn build(manifest: &Path, args: &[&str], out: &Path) -> Run {
-    let started = Instant::now();
-    let output = Command::new(kmodfarm_bin())
-        .arg("--manifest")
-        .arg(manifest)
-        .arg("build")
-        .args(["--runtime", "bwrap", "--jobs", "2", "--out"])
-        .arg(out)
-        .args(args)
-        .output()
-        .expect("kmodfarm runs");
-    let seconds = started.elapsed().as_secs_f64();
-    let records = std::fs::read_to_string(out.join("records.json"))
-        .map(|t| serde_json::from_str(&t).expect("records.json parses"))
-        .unwrap_or_default();
-    Run {
-        ok: output.status.success(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        records,
-        seconds,
-    }
+    let mut all = vec!["--runtime", "bwrap", "--jobs", "2"];
+    all.extend(args);
+    common::build(manifest, out, &all)
 }
 
 fn find<'a>(records: &'a [BuildRecord], kernel: &KernelRelease) -> &'a BuildRecord {
@@ -137,21 +94,6 @@ fn compiler_of(ko_zst: &Path) -> String {
     text[at..].split('\0').next().unwrap().to_string()
 }
 
-fn host_modinfo(field: &str, file: &Path) -> String {
-    let out = Command::new("modinfo")
-        .args(["-F", field])
-        .arg(file)
-        .output()
-        .expect("modinfo runs");
-    assert!(
-        out.status.success(),
-        "modinfo {}: {}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn a_debian_kernel_matrix_builds_in_parallel_roots_caches_shards_and_merges() {
     let k61 = newest("bookworm", "6.1", 2);
@@ -172,30 +114,16 @@ fn a_debian_kernel_matrix_builds_in_parallel_roots_caches_shards_and_merges() {
         .expect("Debian 6.1 ABI numbers are numbers");
     let missing = format!("6.1.0-{}-amd64", abi + 1);
 
-    let work = tempfile::tempdir().unwrap();
-    let module = work.path().join("module");
-    assert!(Command::new("cp")
-        .arg("-a")
-        .arg(module_dir())
-        .arg(&module)
-        .status()
-        .unwrap()
-        .success());
-    let manifest = module.join("kmodfarm.toml");
-    let source = module.join("src/kmfdemo.c");
-    let original = std::fs::read_to_string(&source).unwrap();
     // A stamp of this run, so the cache has never seen this source, and a
     // break that only Debian 13's compiler on the newest trixie kernel hits.
-    let stamp = format!(
-        "/* kmodfarm build test {:?} */\n",
-        std::time::SystemTime::now()
-    );
+    let module = FreshModule::new("kmodfarm build test", &[]);
+    let manifest = module.manifest();
+    let work = tempfile::tempdir().unwrap();
     let bad = &k13[1];
-    let broken = format!(
-        "{stamp}#include <linux/version.h>\n#if __GNUC__ >= 14 && LINUX_VERSION_CODE == KERNEL_VERSION({}, {}, {})\n#error broken on purpose by the kmodfarm build test\n#endif\n{original}",
+    module.write_source(&format!(
+        "#include <linux/version.h>\n#if __GNUC__ >= 14 && LINUX_VERSION_CODE == KERNEL_VERSION({}, {}, {})\n#error broken on purpose by the kmodfarm build test\n#endif\n",
         bad.version[0], bad.version[1], bad.version[2]
-    );
-    std::fs::write(&source, &broken).unwrap();
+    ));
 
     let kernel_args = |extra: &[String]| -> Vec<String> {
         good.iter()
@@ -289,7 +217,7 @@ fn a_debian_kernel_matrix_builds_in_parallel_roots_caches_shards_and_merges() {
     assert!(junit_text.contains("broken on purpose"), "{junit_text}");
 
     // 2. The fix touches kmfdemo.c: every kernel builds again, in parallel.
-    std::fs::write(&source, format!("{stamp}{original}")).unwrap();
+    module.write_source("");
     let out2 = work.path().join("out2");
     let run2 = build(
         &manifest,
@@ -321,14 +249,14 @@ fn a_debian_kernel_matrix_builds_in_parallel_roots_caches_shards_and_merges() {
         };
         let file = out2.join(&artifact.path);
         // Checked independently of kmodfarm: the host's kmod reads the .ko.zst.
-        let vermagic = host_modinfo("vermagic", &file);
+        let vermagic = common::modinfo("vermagic", &file);
         assert_eq!(
             vermagic.split_whitespace().next(),
             Some(r.kernel_release.as_str()),
             "{}",
             file.display()
         );
-        assert_eq!(host_modinfo("version", &file), "1.0.0");
+        assert_eq!(common::modinfo("version", &file), "1.0.0");
         let gcc = compiler_of(&file);
         let want = if r.distro == "debian-13" {
             "GCC: (Debian 14."
@@ -404,18 +332,10 @@ fn a_debian_kernel_matrix_builds_in_parallel_roots_caches_shards_and_merges() {
     assert_eq!(seen.len(), all.len(), "a kernel in two shards: {seen:?}");
     assert_eq!(seen.iter().cloned().collect::<BTreeSet<_>>(), all);
     let merged = work.path().join("merged");
-    let out = Command::new(kmodfarm_bin())
-        .arg("merge")
-        .args(&shard_dirs)
-        .arg("--out")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut merge_args: Vec<&Path> = vec![Path::new("merge")];
+    merge_args.extend(shard_dirs.iter().map(PathBuf::as_path));
+    merge_args.extend([Path::new("--out"), &merged]);
+    kmodfarm(&merge_args).expect("kmodfarm runs").expect_ok();
     assert_eq!(artifacts(&merged), artifacts(&out2));
     let merged_records: Vec<BuildRecord> =
         serde_json::from_str(&std::fs::read_to_string(merged.join("records.json")).unwrap())
@@ -424,32 +344,15 @@ fn a_debian_kernel_matrix_builds_in_parallel_roots_caches_shards_and_merges() {
 
     // A merge that would mix two different builds of one kernel is refused.
     let conflicting = work.path().join("merged-again");
-    let out = Command::new(kmodfarm_bin())
-        .arg("merge")
-        .arg(&out1)
-        .arg(&out2)
-        .arg("--out")
-        .arg(&conflicting)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("merge conflict"),
-        "{stderr}"
-    );
+    let out = kmodfarm([
+        Path::new("merge"),
+        &out1,
+        &out2,
+        Path::new("--out"),
+        &conflicting,
+    ])
+    .expect("kmodfarm runs")
+    .expect_failure();
+    assert!(out.stderr.contains("merge conflict"), "{}", out.stderr);
     assert!(!conflicting.exists());
-}
-
-/// The newest kernel series sid lists (for a kernel newer than any range here).
-fn newest_series(suite: &str) -> String {
-    let index = AptIndex::updated(suite).expect("the archive's package lists");
-    index
-        .package_names("linux-headers-")
-        .unwrap()
-        .iter()
-        .filter_map(|n| KernelRelease::parse(n.strip_prefix("linux-headers-")?).ok())
-        .filter(|k| k.flavour.as_deref() == Some("amd64"))
-        .max()
-        .expect("sid lists kernels")
-        .series()
 }

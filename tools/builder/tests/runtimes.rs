@@ -3,75 +3,37 @@
 //! kmod, and they share the cache (the runtime is not a build input: the
 //! root, compiler and headers are the same files).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
+use common::FreshModule;
 use kmodfarm_model::record::{BuildOutcome, BuildRecord};
 use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::{kmodfarm_bin, module_dir, AptIndex};
+use kmodfarm_tests::newest_headers;
 
-fn newest_61() -> KernelRelease {
-    let index = AptIndex::updated("bookworm").expect("the archive's package lists");
-    index
-        .package_names("linux-headers-")
-        .unwrap()
-        .iter()
-        .filter_map(|n| KernelRelease::parse(n.strip_prefix("linux-headers-")?).ok())
-        .filter(|k| k.flavour.as_deref() == Some("amd64") && k.series() == "6.1")
-        .max()
-        .expect("bookworm has 6.1 kernels")
-}
-
+/// One kernel built with `runtime`: its record, the build having succeeded.
 fn build(manifest: &Path, runtime: &str, kernel: &KernelRelease, out: &Path) -> BuildRecord {
-    let output = Command::new(kmodfarm_bin())
-        .arg("--manifest")
-        .arg(manifest)
-        .args([
-            "build",
-            "--runtime",
-            runtime,
-            "--kernel",
-            &format!("debian-12:{kernel}"),
-            "--out",
-        ])
-        .arg(out)
-        .output()
-        .unwrap();
-    let records: Vec<BuildRecord> =
-        serde_json::from_str(&std::fs::read_to_string(out.join("records.json")).unwrap()).unwrap();
-    assert!(
-        output.status.success(),
-        "{runtime}: {}\n{records:#?}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    records.into_iter().next().unwrap()
+    let kernel = format!("debian-12:{kernel}");
+    let run = common::build(manifest, out, &["--runtime", runtime, "--kernel", &kernel]);
+    assert!(run.ok, "{runtime}: {}\n{:#?}", run.stderr, run.records);
+    run.records.into_iter().next().unwrap()
 }
 
 #[test]
 fn podman_and_bwrap_build_without_network_and_share_the_cache() {
-    let kernel = newest_61();
-    let work = tempfile::tempdir().unwrap();
-    let module = work.path().join("module");
-    assert!(Command::new("cp")
-        .arg("-a")
-        .arg(module_dir())
-        .arg(&module)
-        .status()
-        .unwrap()
-        .success());
-    let manifest = module.join("kmodfarm.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
+    let kernel = newest_headers("6.1", "bookworm").expect("bookworm has 6.1 kernels");
     // The compile refuses to run when it sees any interface besides lo.
-    let guarded = text.replace(
-        "[build]\n",
-        "[build]\ncommand = \"test $(grep -c : /proc/net/dev) -eq 1 || { echo network is reachable; exit 9; }; make -C $kernel_source_dir M=$PWD modules\"\n",
+    let module = FreshModule::new(
+        "runtimes test",
+        &[(
+            "[build]\n",
+            "[build]\ncommand = \"test $(grep -c : /proc/net/dev) -eq 1 || { echo network is reachable; exit 9; }; make -C $kernel_source_dir M=$PWD modules\"\n",
+        )],
     );
-    assert_ne!(guarded, text);
-    std::fs::write(&manifest, guarded).unwrap();
-    let stamp = format!("/* runtimes test {:?} */\n", std::time::SystemTime::now());
-    let source = module.join("src/kmfdemo.c");
-    let original = std::fs::read_to_string(&source).unwrap();
-    std::fs::write(&source, format!("{stamp}{original}")).unwrap();
+    let manifest = module.manifest();
+    let work = tempfile::tempdir().unwrap();
 
     let podman = build(
         &manifest,
@@ -105,25 +67,16 @@ fn podman_and_bwrap_build_without_network_and_share_the_cache() {
 
     // The host runtime builds only for kernels whose headers the host has
     // installed: a clear failure naming the package, nothing in the output.
-    std::fs::write(&source, format!("{stamp}/* host */\n{original}")).unwrap();
+    module.write_source("/* host */\n");
     let out = work.path().join("out-host");
-    let output = Command::new(kmodfarm_bin())
-        .arg("--manifest")
-        .arg(&manifest)
-        .args([
-            "build",
-            "--runtime",
-            "host",
-            "--kernel",
-            &format!("debian-12:{kernel}"),
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let records: Vec<BuildRecord> =
-        serde_json::from_str(&std::fs::read_to_string(out.join("records.json")).unwrap()).unwrap();
+    let kernel_arg = format!("debian-12:{kernel}");
+    let run = common::build(
+        &manifest,
+        &out,
+        &["--runtime", "host", "--kernel", &kernel_arg],
+    );
+    assert!(!run.ok);
+    let records = run.records;
     match &records[0].outcome {
         BuildOutcome::Failed { reason, .. } => assert!(
             reason.contains(&format!("install linux-headers-{kernel}")),

@@ -34,6 +34,43 @@ pub struct Wanted<'a> {
 }
 
 impl Discovered {
+    /// `release` when `wanted`'s range holds it; otherwise it is recorded
+    /// as excluded, with the range's reason, and the answer is `None`.
+    fn in_range(
+        &mut self,
+        distro: &Distro,
+        wanted: &Wanted,
+        release: KernelRelease,
+    ) -> Option<KernelRelease> {
+        let Some(reason) = wanted.range.exclusion_reason(&release) else {
+            return Some(release);
+        };
+        self.excluded.push(Excluded {
+            distro: distro.id.clone(),
+            kernel_release: release,
+            reason,
+        });
+        None
+    }
+
+    /// Adds `release` of `distro` to the matrix.
+    fn add(
+        &mut self,
+        distro: &Distro,
+        release: KernelRelease,
+        packages: Vec<String>,
+        system_map_package: Option<String>,
+    ) {
+        self.entries.push(MatrixEntry {
+            distro: distro.id.clone(),
+            arch: distro.arch.clone(),
+            flavour: release.flavour.clone(),
+            kernel_release: release,
+            packages,
+            system_map_package,
+        });
+    }
+
     fn finish(mut self) -> Self {
         self.entries
             .sort_by(|a, b| a.kernel_release.cmp(&b.kernel_release));
@@ -94,14 +131,9 @@ pub fn apt_matrix(distro: &Distro, wanted: &Wanted, packages: &[DebPackage]) -> 
         if !flavour_wanted(distro, &release) || distro.headers_package(&release) != name {
             continue;
         }
-        if let Some(reason) = wanted.range.exclusion_reason(&release) {
-            found.excluded.push(Excluded {
-                distro: distro.id.clone(),
-                kernel_release: release,
-                reason,
-            });
+        let Some(release) = found.in_range(distro, wanted, release) else {
             continue;
-        }
+        };
         let resolve = |dep: &str| -> Option<&DebPackage> {
             by_name.get(dep).copied().or_else(|| {
                 providers
@@ -116,14 +148,7 @@ pub fn apt_matrix(distro: &Distro, wanted: &Wanted, packages: &[DebPackage]) -> 
                 let system_map_package = (wanted.system_map
                     && by_name.contains_key(system_map.as_str()))
                 .then_some(system_map);
-                found.entries.push(MatrixEntry {
-                    distro: distro.id.clone(),
-                    arch: distro.arch.clone(),
-                    flavour: release.flavour.clone(),
-                    kernel_release: release,
-                    packages,
-                    system_map_package,
-                });
+                found.add(distro, release, packages, system_map_package);
             }
             Err(missing) => found.excluded.push(Excluded {
                 distro: distro.id.clone(),
@@ -229,14 +254,9 @@ pub fn rpm_matrix(distro: &Distro, wanted: &Wanted, packages: &[RpmPackage]) -> 
             if !seen.insert(release.clone()) {
                 continue; // the same build in BaseOS and AppStream
             }
-            if let Some(reason) = wanted.range.exclusion_reason(&release) {
-                found.excluded.push(Excluded {
-                    distro: distro.id.clone(),
-                    kernel_release: release,
-                    reason,
-                });
+            let Some(release) = found.in_range(distro, wanted, release) else {
                 continue;
-            }
+            };
             let mut names = vec![package.nevra()];
             // SUSE's kernel-default-devel pins kernel-devel (the shared tree).
             for (required, pinned) in &package.requires {
@@ -252,14 +272,7 @@ pub fn rpm_matrix(distro: &Distro, wanted: &Wanted, packages: &[RpmPackage]) -> 
                 .then(|| same_build(&template(&image, flavour), package))
                 .flatten()
                 .map(RpmPackage::nevra);
-            found.entries.push(MatrixEntry {
-                distro: distro.id.clone(),
-                arch: distro.arch.clone(),
-                flavour: release.flavour.clone(),
-                kernel_release: release,
-                packages: names,
-                system_map_package,
-            });
+            found.add(distro, release, names, system_map_package);
         }
     }
     found.finish()

@@ -2,6 +2,8 @@
 //! run on 127.0.0.1: conditional requests into the cache, bounded retries,
 //! corrupt files, unreachable and incomplete mirrors.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -10,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use kmodfarm_kernels::events::{Event, Quiet};
 use kmodfarm_kernels::fetch::{Fetcher, HttpFetcher, Origin, RetryPolicy};
-use kmodfarm_kernels::{discover, KernelsError, Mirrors, Sources, Wanted};
-use kmodfarm_model::{DistroSet, KernelRange};
+use kmodfarm_kernels::{discover, Discovered, KernelsError, Mirrors, Sources, Wanted};
+
+use common::{any_kernel, distro, releases};
 use sha2::{Digest, Sha256};
 
 #[derive(Clone)]
@@ -170,42 +173,49 @@ fn release(suite: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     text.into_bytes()
 }
 
-const BOOKWORM_MAIN_EXCERPT: &str = "\
-Package: linux-headers-6.1.0-47-common
-Version: 6.1.170-3
-Architecture: all
+/// A Packages stanza with the fields discovery reads.
+fn stanza(package: &str, version: &str, arch: &str, depends: &str) -> String {
+    let depends = if depends.is_empty() {
+        String::new()
+    } else {
+        format!("Depends: {depends}\n")
+    };
+    format!("Package: {package}\nVersion: {version}\nArchitecture: {arch}\n{depends}\n")
+}
 
-Package: linux-headers-6.1.0-47-amd64
-Version: 6.1.170-3
-Architecture: amd64
-Depends: linux-headers-6.1.0-47-common (= 6.1.170-3), linux-kbuild-6.1 (>= 6.1.170-3)
+/// One kernel's stanzas, all at `version`: its common headers, its
+/// headers `headers` (depending on the other two), its kbuild.
+fn kernel_stanzas(version: &str, headers: &str, common: &str, kbuild: &str) -> String {
+    let depends = format!("{common} (= {version}), {kbuild} (>= {version})");
+    stanza(common, version, "all", "")
+        + &stanza(headers, version, "amd64", &depends)
+        + &stanza(kbuild, version, "amd64", "")
+}
 
-Package: linux-kbuild-6.1
-Version: 6.1.170-3
-Architecture: amd64
-";
-
-const BOOKWORM_SECURITY_EXCERPT: &str = "\
-Package: linux-headers-6.12.117+deb12-common
-Version: 6.12.117-1~deb12u1
-Architecture: all
-
-Package: linux-headers-6.12.117+deb12-cloud-amd64
-Version: 6.12.117-1~deb12u1
-Architecture: amd64
-Depends: linux-headers-6.12.117+deb12-common (= 6.12.117-1~deb12u1), linux-kbuild-6.12.117+deb12
-
-Package: linux-kbuild-6.12.117+deb12
-Version: 6.12.117-1~deb12u1
-Architecture: amd64
-";
+/// bookworm main: a 6.1 kernel.
+fn bookworm_main_excerpt() -> String {
+    kernel_stanzas(
+        "6.1.170-3",
+        "linux-headers-6.1.0-47-amd64",
+        "linux-headers-6.1.0-47-common",
+        "linux-kbuild-6.1",
+    )
+}
 
 /// Serve debian-12's three suites; returns the Packages.xz path of main.
 fn serve_bookworm(archive: &Archive) -> String {
     let suites = [
-        ("bookworm", BOOKWORM_MAIN_EXCERPT),
-        ("bookworm-updates", ""),
-        ("bookworm-security", BOOKWORM_SECURITY_EXCERPT),
+        ("bookworm", bookworm_main_excerpt()),
+        ("bookworm-updates", String::new()),
+        (
+            "bookworm-security",
+            kernel_stanzas(
+                "6.12.117-1~deb12u1",
+                "linux-headers-6.12.117+deb12-cloud-amd64",
+                "linux-headers-6.12.117+deb12-common",
+                "linux-kbuild-6.12.117+deb12",
+            ),
+        ),
     ];
     for (suite, packages) in suites {
         let packages_xz = xz(packages.as_bytes());
@@ -226,12 +236,30 @@ fn mirrors(url: &str) -> Mirrors {
     }
 }
 
-fn debian_12() -> kmodfarm_model::Distro {
-    DistroSet::builtin().get("debian-12").unwrap().clone()
+/// A fetcher with the test's retry policy, caching in `cache`.
+fn http_fetcher(cache: &tempfile::TempDir, offline: bool) -> HttpFetcher {
+    HttpFetcher::new(cache.path().into(), fast_policy(), offline).unwrap()
 }
 
-fn wide() -> KernelRange {
-    KernelRange::default()
+/// Every kernel of `distro_id` the mirrors serve (with its System.map
+/// package when `system_map`), without events.
+fn discover_quietly(
+    distro_id: &str,
+    mirrors: &Mirrors,
+    fetcher: &HttpFetcher,
+    system_map: bool,
+) -> Result<Discovered, KernelsError> {
+    let range = any_kernel();
+    let wanted = Wanted {
+        range: &range,
+        system_map,
+    };
+    let sources = Sources {
+        mirrors,
+        fetcher,
+        events: &Quiet,
+    };
+    discover(&distro(distro_id), &wanted, &sources)
 }
 
 #[test]
@@ -240,14 +268,14 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
     let base = archive.start();
     let main_path = serve_bookworm(&archive);
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let mirrors = mirrors(&base);
-    let range = wide();
+    let range = any_kernel();
     let wanted = Wanted {
         range: &range,
         system_map: false,
     };
-    let d = debian_12();
+    let d = distro("debian-12");
     let counts = Mutex::new((0, 0));
     let count = |e: Event<'_>| match e {
         Event::NotModified { .. } => counts.lock().unwrap().0 += 1,
@@ -260,12 +288,10 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
         events: &count,
     };
     let first = discover(&d, &wanted, &sources).unwrap();
-    let kernels: Vec<&str> = first
-        .entries
-        .iter()
-        .map(|e| e.kernel_release.as_str())
-        .collect();
-    assert_eq!(kernels, ["6.1.0-47-amd64", "6.12.117+deb12-cloud-amd64"]);
+    assert_eq!(
+        releases(&first),
+        "6.1.0-47-amd64 6.12.117+deb12-cloud-amd64"
+    );
     assert_eq!(
         first.entries[1].packages,
         [
@@ -290,10 +316,13 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
     assert_eq!(archive.requests(&main_path).len(), 1);
 
     // The archive moves on: a new kernel in main, a new InRelease.
-    let newer = format!(
-        "{BOOKWORM_MAIN_EXCERPT}\nPackage: linux-headers-6.1.0-48-amd64\nVersion: 6.1.171-1\n\
-         Architecture: amd64\nDepends: linux-kbuild-6.1\n"
-    );
+    let newer = bookworm_main_excerpt()
+        + &stanza(
+            "linux-headers-6.1.0-48-amd64",
+            "6.1.171-1",
+            "amd64",
+            "linux-kbuild-6.1",
+        );
     let newer_xz = xz(newer.as_bytes());
     archive.put(
         "/dists/bookworm/InRelease",
@@ -306,13 +335,11 @@ fn discovery_reads_a_served_archive_and_a_rerun_is_answered_by_304s() {
     assert_eq!(archive.requests(&main_path).len(), 2);
 
     // Offline, the cache alone gives the same answer.
-    let offline = HttpFetcher::new(cache.path().into(), fast_policy(), true).unwrap();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &offline,
-        events: &Quiet,
-    };
-    assert_eq!(discover(&d, &wanted, &sources).unwrap(), third);
+    let offline = http_fetcher(&cache, true);
+    assert_eq!(
+        discover_quietly("debian-12", &mirrors, &offline, false).unwrap(),
+        third
+    );
     assert_eq!(archive.requests(&main_path).len(), 2, "offline asks nobody");
     assert_eq!(archive.requests("/dists/bookworm/InRelease").len(), 3);
 }
@@ -323,7 +350,7 @@ fn a_second_fetch_is_a_conditional_request_answered_from_the_cache() {
     let base = archive.start();
     archive.put("/dists/x/main/Packages.xz", b"index bytes".to_vec());
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let url = format!("{base}/dists/x/main/Packages.xz");
     let first = fetcher.fetch(&url, &|_| Ok(()), &Quiet).unwrap();
     assert_eq!(first.origin, Origin::Network);
@@ -365,7 +392,7 @@ fn a_503_is_retried_with_backoff_and_then_served() {
     archive.put("/file", b"content".to_vec());
     archive.fail_first("/file", 2);
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let retries = Mutex::new(Vec::new());
     let events = |e: Event<'_>| {
         if let Event::Retrying { reason, wait, .. } = e {
@@ -390,7 +417,7 @@ fn a_server_that_keeps_failing_is_given_up_on_after_the_bounded_attempts() {
     archive.put("/file", b"content".to_vec());
     archive.fail_first("/file", 100);
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let url = format!("{base}/file");
     let err = fetcher.fetch(&url, &|_| Ok(()), &Quiet).unwrap_err();
     assert_eq!(
@@ -411,19 +438,8 @@ fn a_corrupt_index_is_a_clear_error_and_nothing_of_it_is_cached() {
     corrupt[last] ^= 0xff;
     archive.put(&main_path, corrupt);
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
-    let mirrors = mirrors(&base);
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let wanted = Wanted {
-        range: &range,
-        system_map: false,
-    };
-    let err = discover(&debian_12(), &wanted, &sources).unwrap_err();
+    let fetcher = http_fetcher(&cache, false);
+    let err = discover_quietly("debian-12", &mirrors(&base), &fetcher, false).unwrap_err();
     assert!(matches!(err, KernelsError::HashMismatch { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
@@ -448,22 +464,13 @@ fn a_corrupt_index_is_a_clear_error_and_nothing_of_it_is_cached() {
 #[test]
 fn an_unreachable_mirror_fails_quickly_naming_the_url() {
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
-    let mirrors = mirrors("http://127.0.0.1:9/debian");
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
+    let fetcher = http_fetcher(&cache, false);
     let started = Instant::now();
-    let err = discover(
-        &debian_12(),
-        &Wanted {
-            range: &range,
-            system_map: false,
-        },
-        &sources,
+    let err = discover_quietly(
+        "debian-12",
+        &mirrors("http://127.0.0.1:9/debian"),
+        &fetcher,
+        false,
     )
     .unwrap_err()
     .to_string();
@@ -484,25 +491,10 @@ fn a_mirror_without_the_suite_and_no_other_is_a_no_mirror_error() {
     let archive = Archive::default();
     let base = archive.start();
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
-    let mirrors = mirrors(&base);
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let ubuntu = DistroSet::builtin().get("ubuntu-24.04").unwrap().clone();
-    let err = discover(
-        &ubuntu,
-        &Wanted {
-            range: &range,
-            system_map: false,
-        },
-        &sources,
-    )
-    .unwrap_err()
-    .to_string();
+    let fetcher = http_fetcher(&cache, false);
+    let err = discover_quietly("ubuntu-24.04", &mirrors(&base), &fetcher, false)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("no mirror configured for ubuntu-24.04 (suite 'noble'): pass --mirror URL"),
         "{err}"
@@ -515,22 +507,9 @@ fn a_mirror_without_the_suite_and_no_other_is_a_no_mirror_error() {
     );
 
     // With no mirror at all, nothing is fetched.
-    let none = Mirrors::default();
-    let sources = Sources {
-        mirrors: &none,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let err = discover(
-        &ubuntu,
-        &Wanted {
-            range: &range,
-            system_map: false,
-        },
-        &sources,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = discover_quietly("ubuntu-24.04", &Mirrors::default(), &fetcher, false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/etc/apt/sources.list.d/*.sources"), "{err}");
     assert!(!err.contains("404"), "{err}");
 }
@@ -538,7 +517,7 @@ fn a_mirror_without_the_suite_and_no_other_is_a_no_mirror_error() {
 #[test]
 fn offline_without_a_cached_copy_says_so() {
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), true).unwrap();
+    let fetcher = http_fetcher(&cache, true);
     let err = fetcher
         .fetch("http://127.0.0.1:9/x/InRelease", &|_| Ok(()), &Quiet)
         .unwrap_err()
@@ -594,34 +573,15 @@ fn an_rpm_md_distro_is_read_from_its_repositories_below_the_mirror() {
         &wrap(rpm("kernel-devel", "503.40.1.el9_5") + &rpm("kernel-devel", "427.13.1.el9_4")),
     );
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
+    let fetcher = http_fetcher(&cache, false);
     let mirrors = Mirrors {
         explicit: vec![format!("rhel-9={base}").parse().unwrap()],
         apt_sources: vec![],
     };
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let rhel9 = DistroSet::builtin().get("rhel-9").unwrap().clone();
-    let wanted = Wanted {
-        range: &range,
-        system_map: true,
-    };
-    let found = discover(&rhel9, &wanted, &sources).unwrap();
-    let kernels: Vec<&str> = found
-        .entries
-        .iter()
-        .map(|e| e.kernel_release.as_str())
-        .collect();
+    let found = discover_quietly("rhel-9", &mirrors, &fetcher, true).unwrap();
     assert_eq!(
-        kernels,
-        [
-            "5.14.0-427.13.1.el9_4.x86_64",
-            "5.14.0-503.40.1.el9_5.x86_64"
-        ]
+        releases(&found),
+        "5.14.0-427.13.1.el9_4.x86_64 5.14.0-503.40.1.el9_5.x86_64"
     );
     assert_eq!(
         found.entries[1].system_map_package.as_deref(),
@@ -635,26 +595,19 @@ fn an_rpm_md_distro_is_read_from_its_repositories_below_the_mirror() {
         b"tampered".to_vec(),
     );
     let fresh = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(fresh.path().into(), fast_policy(), false).unwrap();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let err = discover(&rhel9, &wanted, &sources).unwrap_err().to_string();
+    let fetcher = http_fetcher(&fresh, false);
+    let err = discover_quietly("rhel-9", &mirrors, &fetcher, true)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("0a1b-primary.xml.zst is corrupt") && err.contains("repomd.xml lists"),
         "{err}"
     );
 
     // Without any mirror, the error says where one must come from.
-    let none = Mirrors::default();
-    let sources = Sources {
-        mirrors: &none,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let err = discover(&rhel9, &wanted, &sources).unwrap_err().to_string();
+    let err = discover_quietly("rhel-9", &Mirrors::default(), &fetcher, true)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         err,
         "no mirror configured for rhel-9 (suite 'BaseOS'): pass --mirror URL (or --mirror \
@@ -675,19 +628,8 @@ fn an_expired_suite_is_refused_naming_it() {
     );
     archive.put(path, replayed.into_bytes());
     let cache = tempfile::tempdir().unwrap();
-    let fetcher = HttpFetcher::new(cache.path().into(), fast_policy(), false).unwrap();
-    let mirrors = mirrors(&base);
-    let range = wide();
-    let sources = Sources {
-        mirrors: &mirrors,
-        fetcher: &fetcher,
-        events: &Quiet,
-    };
-    let wanted = Wanted {
-        range: &range,
-        system_map: false,
-    };
-    let err = discover(&debian_12(), &wanted, &sources)
+    let fetcher = http_fetcher(&cache, false);
+    let err = discover_quietly("debian-12", &mirrors(&base), &fetcher, false)
         .unwrap_err()
         .to_string();
     assert!(

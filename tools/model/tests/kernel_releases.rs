@@ -1,5 +1,6 @@
 //! Kernel release parsing, ordering and ranges, on the release strings of
-//! the issue and on 4,450 real ones from distro archives (shared/data).
+//! the issue and on 4,450 real ones from distro archives
+//! (tests/data/kernel-releases-x86_64.tsv, see tests/data/README.md).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,13 +19,13 @@ fn range(min: Option<&str>, max: Option<&str>) -> KernelRange {
     }
 }
 
-/// (distro, release, header package file names) rows of the shared data set.
+/// (distro, release, header package file names) rows of the data set.
 fn real_releases() -> Vec<(String, String, String)> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/kernel-releases-x86_64.tsv");
+        .join("../../tests/data/kernel-releases-x86_64.tsv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "the shared kernel release data is needed at {}: {e}",
+            "the kernel release data set is needed at {}: {e}",
             path.display()
         )
     });

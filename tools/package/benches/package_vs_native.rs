@@ -36,12 +36,7 @@ fn kmodfarm_both(out: &Path) -> Vec<PackageSpec> {
     let rendered: Vec<GeneratedFile> = kmodfarm_render::render(&manifest, &Default::default())
         .expect("module/ renders")
         .into_iter()
-        .map(|r| GeneratedFile {
-            name: r.name,
-            install_path: r.install_path,
-            mode: r.mode,
-            contents: r.contents.into_bytes(),
-        })
+        .map(GeneratedFile::from)
         .collect();
     let tree = SourceTree::of_manifest(&manifest).expect("module/src lists");
     let distros = DistroSet::builtin();

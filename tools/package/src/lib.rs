@@ -33,8 +33,9 @@ pub use rpm::{write_rpm, SigningKey};
 pub use source_tree::SourceTree;
 pub use spec::{Dependency, FileData, FileEntry, Format, PackageSpec, Script, ScriptKind};
 
-/// A file the render stage produced, as this stage needs it. (The package
-/// stage does not depend on the render crate: the binary converts.)
+/// A file the render stage produced, as this stage needs it: bytes, not
+/// text, and without the template it came from. Made from a
+/// [`kmodfarm_render::RenderedFile`] with `From`; tests build them by hand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedFile {
     /// `dkms.conf`, `debian/postinst`, `rpm/post`, … .
@@ -44,6 +45,17 @@ pub struct GeneratedFile {
     pub install_path: Option<String>,
     pub mode: u32,
     pub contents: Vec<u8>,
+}
+
+impl From<kmodfarm_render::RenderedFile> for GeneratedFile {
+    fn from(rendered: kmodfarm_render::RenderedFile) -> Self {
+        GeneratedFile {
+            name: rendered.name,
+            install_path: rendered.install_path,
+            mode: rendered.mode,
+            contents: rendered.contents.into_bytes(),
+        }
+    }
 }
 
 /// The timestamp packages carry. With SOURCE_DATE_EPOCH set (its value is

@@ -14,7 +14,7 @@ fn field(deb: &std::path::Path, name: &str) -> String {
 #[test]
 fn dkms_deb_control_fields_are_what_dpkg_reads() {
     let p = project();
-    let deb = write_package(&dkms_spec(&p, Format::Deb), &p.out(), None).unwrap();
+    let deb = dkms_package(&p, Format::Deb);
     assert_eq!(deb.file_name().unwrap(), "kmftest-dkms_2.1.0-1_all.deb");
 
     assert_eq!(field(&deb, "Package"), "kmftest-dkms");
@@ -62,7 +62,7 @@ fn dkms_deb_control_fields_are_what_dpkg_reads() {
 #[test]
 fn dkms_deb_contents_have_the_source_rendered_files_and_modes() {
     let p = project();
-    let deb = write_package(&dkms_spec(&p, Format::Deb), &p.out(), None).unwrap();
+    let deb = dkms_package(&p, Format::Deb);
     let listing = run(tool("dpkg-deb")
         .env("TZ", "UTC")
         .arg("--contents")
@@ -138,7 +138,7 @@ fn dkms_deb_contents_have_the_source_rendered_files_and_modes() {
 #[test]
 fn dkms_deb_md5sums_conffiles_and_scripts_are_right() {
     let p = project();
-    let deb = write_package(&dkms_spec(&p, Format::Deb), &p.out(), None).unwrap();
+    let deb = dkms_package(&p, Format::Deb);
     let work = tempfile::tempdir().unwrap();
     let control = work.path().join("DEBIAN");
     run(tool("dpkg-deb").arg("-x").arg(&deb).arg(work.path()));
@@ -235,23 +235,14 @@ fn prebuilt_deb_installs_the_module_and_the_dkms_marker() {
 fn lintian_finds_no_errors() {
     let p = project();
     let debs = [
-        write_package(&dkms_spec(&p, Format::Deb), &p.out(), None).unwrap(),
+        dkms_package(&p, Format::Deb),
         write_package(&prebuilt_spec(&p, Format::Deb, KERNEL), &p.out(), None).unwrap(),
     ];
     for deb in debs {
-        let out = output(tool("lintian").arg("--no-tag-display-limit").arg(&deb));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("lintian {}:\n{text}", deb.display());
-        let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("E:")).collect();
-        assert!(
-            errors.is_empty(),
-            "lintian errors on {}:\n{}",
-            deb.display(),
-            errors.join("\n")
+        let text = assert_no_lint_errors(
+            tool("lintian").arg("--no-tag-display-limit").arg(&deb),
+            &deb,
+            |l| l.starts_with("E:"),
         );
         assert!(
             !text.contains("internal error") && !text.contains("Cannot"),

@@ -26,7 +26,7 @@ fn control(deb: &std::path::Path) -> String {
 #[test]
 fn dkms_deb_control() {
     let p = project();
-    let deb = write_package(&dkms_spec(&p, Format::Deb), &p.out(), None).unwrap();
+    let deb = dkms_package(&p, Format::Deb);
     insta::assert_snapshot!(control(&deb));
 }
 

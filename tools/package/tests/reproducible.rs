@@ -102,7 +102,7 @@ fn ar_members(bytes: &[u8]) -> Vec<(String, u64, u32, u32, Vec<u8>)> {
 #[test]
 fn every_deb_header_carries_the_source_date_and_root() {
     let p = project();
-    let deb = write_package(&dkms_spec(&p, Format::Deb), &p.out(), None).unwrap();
+    let deb = dkms_package(&p, Format::Deb);
     let members = ar_members(&std::fs::read(deb).unwrap());
     let names: Vec<&str> = members.iter().map(|m| m.0.as_str()).collect();
     assert_eq!(names, ["debian-binary", "control.tar.xz", "data.tar.xz"]);
@@ -149,7 +149,7 @@ fn every_deb_header_carries_the_source_date_and_root() {
 #[test]
 fn rpm_build_time_is_the_source_date() {
     let p = project();
-    let rpm = write_package(&dkms_spec(&p, Format::Rpm), &p.out(), None).unwrap();
+    let rpm = dkms_package(&p, Format::Rpm);
     let out = run(tool("rpm")
         .args(["-qp", "--qf", "%{BUILDTIME} %{BUILDHOST}\n"])
         .arg(&rpm));

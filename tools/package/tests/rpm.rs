@@ -20,7 +20,7 @@ fn query(rpm: &Path, args: &[&str]) -> String {
 #[test]
 fn dkms_rpm_header_is_what_rpm_reads() {
     let p = project();
-    let rpm = write_package(&dkms_spec(&p, Format::Rpm), &p.out(), None).unwrap();
+    let rpm = dkms_package(&p, Format::Rpm);
     assert_eq!(rpm.file_name().unwrap(), "kmftest-dkms-2.1.0-1.noarch.rpm");
 
     let info = query(&rpm, &["-i"]);
@@ -73,7 +73,7 @@ fn dkms_rpm_header_is_what_rpm_reads() {
 #[test]
 fn dkms_rpm_files_modes_owners_and_times() {
     let p = project();
-    let rpm = write_package(&dkms_spec(&p, Format::Rpm), &p.out(), None).unwrap();
+    let rpm = dkms_package(&p, Format::Rpm);
     let list = query(&rpm, &["-l"]);
     for path in [
         "/usr/src/kmftest-2.1.0/configure",
@@ -181,10 +181,7 @@ fn prebuilt_rpm_requires_its_exact_kernel_and_runs_depmod() {
 fn rpmlint_finds_no_errors() {
     let p = project();
     let rpms = [
-        (
-            write_package(&dkms_spec(&p, Format::Rpm), &p.out(), None).unwrap(),
-            DKMS_RPMLINTRC,
-        ),
+        (dkms_package(&p, Format::Rpm), DKMS_RPMLINTRC),
         (
             write_package(
                 &prebuilt_spec(&p, Format::Rpm, "5.14.0-503.40.1.el9_5.x86_64"),
@@ -196,20 +193,9 @@ fn rpmlint_finds_no_errors() {
         ),
     ];
     for (rpm, rc) in rpms {
-        let out = output(tool("rpmlint").arg("-r").arg(rc).arg(&rpm));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("rpmlint {}:\n{text}", rpm.display());
-        let errors: Vec<&str> = text.lines().filter(|l| l.contains(": E: ")).collect();
-        assert!(
-            errors.is_empty(),
-            "rpmlint errors on {}:\n{}",
-            rpm.display(),
-            errors.join("\n")
-        );
+        let text = assert_no_lint_errors(tool("rpmlint").arg("-r").arg(rc).arg(&rpm), &rpm, |l| {
+            l.contains(": E: ")
+        });
         assert!(
             text.contains("0 errors"),
             "rpmlint did not report its count:\n{text}"
@@ -222,7 +208,7 @@ fn rpmlint_finds_no_errors() {
 #[test]
 fn rpm_installs_into_a_root_with_declared_modes() {
     let p = project();
-    let rpm = write_package(&dkms_spec(&p, Format::Rpm), &p.out(), None).unwrap();
+    let rpm = dkms_package(&p, Format::Rpm);
     let root = tempfile::tempdir().unwrap();
     run(tool("rpm").arg("--root").arg(root.path()).arg("--initdb"));
     run(tool("rpm")

@@ -64,58 +64,48 @@ fn snapshot_dir(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-#[test]
-fn syntax_error_names_the_override_and_its_line() {
+/// An override `template` with `text` fails without writing, and the error
+/// starts with the override's path and `at` (`4:`, line 4) and names `what`.
+#[track_caller]
+fn refused_at(template: &str, text: &str, at: &str, what: &str) {
     let tmp = tempfile::tempdir().unwrap();
-    let opts = with_override(
-        tmp.path(),
-        "dkms.conf.tera",
-        "# my dkms.conf\nPACKAGE_NAME={{ name }}\n{% if version %}\nPACKAGE_VERSION={{ version }\n{% endif %}\n",
-    );
-    let message = fails_without_writing(&opts);
-    let file = tmp.path().join("my-templates/dkms.conf.tera");
+    let message = fails_without_writing(&with_override(tmp.path(), template, text));
+    let file = tmp.path().join("my-templates").join(template);
     assert!(
-        message.starts_with(&format!("{}:4:", file.display())),
+        message.starts_with(&format!("{}:{at}", file.display())),
         "{message}"
     );
-    assert!(message.contains("syntax error"), "{message}");
+    assert!(message.contains(what), "{message}");
+}
+
+#[test]
+fn syntax_error_names_the_override_and_its_line() {
+    refused_at(
+        "dkms.conf.tera",
+        "# my dkms.conf\nPACKAGE_NAME={{ name }}\n{% if version %}\nPACKAGE_VERSION={{ version }\n{% endif %}\n",
+        "4:",
+        "syntax error",
+    );
 }
 
 #[test]
 fn undefined_variable_names_the_template_and_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let opts = with_override(
-        tmp.path(),
+    refused_at(
         "kernel-postinst.sh.tera",
         "#!/bin/sh\n# hook for {{ name }}\nset -u\nexec {{ helper_path }} kernel-installed \"$1\"\n",
-    );
-    let message = fails_without_writing(&opts);
-    let file = tmp.path().join("my-templates/kernel-postinst.sh.tera");
-    assert!(
-        message.starts_with(&format!("{}:4: ", file.display())),
-        "{message}"
-    );
-    assert!(
-        message.contains("`helper_path` is not defined"),
-        "{message}"
+        "4: ",
+        "`helper_path` is not defined",
     );
 }
 
 #[test]
 fn undefined_field_in_an_included_template_points_at_the_include() {
-    let tmp = tempfile::tempdir().unwrap();
-    let opts = with_override(
-        tmp.path(),
+    refused_at(
         "_header.tera",
         "# {{ generated_by }}\n# {{ build.compiler }}\n",
+        "2: ",
+        "build.compiler",
     );
-    let message = fails_without_writing(&opts);
-    let file = tmp.path().join("my-templates/_header.tera");
-    assert!(
-        message.starts_with(&format!("{}:2: ", file.display())),
-        "{message}"
-    );
-    assert!(message.contains("build.compiler"), "{message}");
 }
 
 #[test]

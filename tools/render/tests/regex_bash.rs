@@ -13,11 +13,11 @@ use std::process::{Command, Stdio};
 use kmodfarm_model::{KernelRelease, Manifest};
 
 fn releases() -> Vec<KernelRelease> {
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/kernel-releases-x86_64.tsv");
+    let path: PathBuf =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/kernel-releases-x86_64.tsv");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "the shared kernel release list {} is needed by this test: {e}",
+            "the kernel release list {} is needed by this test: {e}",
             path.display()
         )
     });

@@ -109,12 +109,7 @@ fn plan(manifest: &Manifest, distros: &DistroSet, args: &Args) -> Result<Vec<Pac
         },
     )?
     .into_iter()
-    .map(|r| GeneratedFile {
-        name: r.name,
-        install_path: r.install_path,
-        mode: r.mode,
-        contents: r.contents.into_bytes(),
-    })
+    .map(GeneratedFile::from)
     .collect();
     let tree = SourceTree::of_manifest(manifest)?;
     let built = prebuilt_inputs(manifest, distros, args)?;

@@ -100,12 +100,7 @@ pub fn rendered(manifest: &Manifest) -> Vec<GeneratedFile> {
     kmodfarm_render::render(manifest, &Default::default())
         .expect("the test manifest renders")
         .into_iter()
-        .map(|r| GeneratedFile {
-            name: r.name,
-            install_path: r.install_path,
-            mode: r.mode,
-            contents: r.contents.into_bytes(),
-        })
+        .map(GeneratedFile::from)
         .collect()
 }
 
@@ -200,4 +195,33 @@ pub fn entries(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// Runs the linter `cmd` (already given its arguments) on `file`, prints
+/// all it said for whoever reads the test log, fails the test listing the
+/// lines `is_error` picks, and returns the whole output.
+#[track_caller]
+pub fn assert_no_lint_errors(cmd: &mut Command, file: &Path, is_error: fn(&str) -> bool) -> String {
+    let out = output(cmd);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let linter = cmd.get_program().to_string_lossy().into_owned();
+    eprintln!("{linter} {}:\n{text}", file.display());
+    let errors: Vec<&str> = text.lines().filter(|l| is_error(l)).collect();
+    assert!(
+        errors.is_empty(),
+        "{linter} errors on {}:\n{}",
+        file.display(),
+        errors.join("\n")
+    );
+    text
+}
+
+/// The project's -dkms package in `format`, written into `p.out()`.
+pub fn dkms_package(p: &Project, format: Format) -> PathBuf {
+    kmodfarm_package::write_package(&dkms_spec(p, format), &p.out(), None)
+        .expect("the -dkms package is written")
 }
