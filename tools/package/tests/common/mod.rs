@@ -184,12 +184,14 @@ pub fn output(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
-/// Names of the entries in `dir` (sorted).
+/// Names of the entries in `dir` (sorted), but for the marker every
+/// package directory carries.
 pub fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name != kmodfarm_package::OUTPUT_MARKER)
                 .collect()
         })
         .unwrap_or_default();
