@@ -63,6 +63,7 @@ fn record(shared: &Shared, job: &Job, module: &str, outcome: BuildOutcome) -> Bu
         cache_key: String::new(),
         duration_ms: 0,
         log: None,
+        boot_test: None,
     }
 }
 
@@ -88,6 +89,7 @@ pub fn skipped(manifest: &Manifest, skip: &Skip) -> Vec<BuildRecord> {
             cache_key: String::new(),
             duration_ms: 0,
             log: None,
+            boot_test: None,
         })
         .collect()
 }

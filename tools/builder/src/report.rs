@@ -173,6 +173,7 @@ mod tests {
             cache_key: String::new(),
             duration_ms: 1500,
             log: None,
+            boot_test: None,
         }
     }
 
