@@ -18,6 +18,10 @@ use crate::headers::{tail, HeaderLayer};
 use crate::image::RootInfo;
 use crate::plan::{CacheInputs, Job, Skip};
 use crate::runtime::{Bind, RunSpec, Runtime, GUEST_KEYS, GUEST_OUT, GUEST_SRC};
+use crate::symbols::KernelSymbols;
+
+/// Where a build sees the kernel's System.map: where DKMS modules look.
+const GUEST_BOOT: &str = "/boot";
 
 /// Lines of a failed build's log kept in its record.
 const LOG_TAIL: usize = 25;
@@ -114,19 +118,26 @@ pub fn failed(shared: &Shared, job: &Job, reason: &str, started: Instant) -> Vec
         .collect()
 }
 
-/// Builds (or finds cached) `job` in `root` over `headers`.
+/// Builds (or finds cached) `job` in `root` over `headers`, with the
+/// kernel's checked System.map when the manifest needs one.
 pub fn run(
     shared: &Shared,
     job: &Job,
     root: &RootInfo,
     headers: &HeaderLayer,
+    symbols: Option<&KernelSymbols>,
     started: Instant,
 ) -> Vec<BuildRecord> {
+    // The map is an input like the headers: another map, another product.
+    let mut inputs = headers.packages.clone();
+    if let Some(s) = symbols {
+        inputs.push(format!("system-map={}", s.sha256));
+    }
     let key = CacheInputs {
         source_digest: shared.source_digest,
         manifest_build: shared.manifest_build.clone(),
         kernel: job.entry.kernel_release.as_str(),
-        header_packages: &headers.packages,
+        header_packages: &inputs,
         root_id: &root.id,
     }
     .key();
@@ -142,7 +153,7 @@ pub fn run(
     if let Some(records) = from_cache(shared, job, &key, &out_dir) {
         return finish(records);
     }
-    match build(shared, job, root, headers, &key) {
+    match build(shared, job, root, headers, symbols, &key) {
         Ok(records) => {
             let records = finish(records);
             match install(&cache_entry(shared, &key), &records, &out_dir) {
@@ -277,13 +288,16 @@ fn build(
     job: &Job,
     root: &RootInfo,
     headers: &HeaderLayer,
+    symbols: Option<&KernelSymbols>,
     key: &str,
 ) -> std::result::Result<Vec<BuildRecord>, Failure> {
     let manifest = shared.manifest;
-    if manifest.build.needs(KernelInput::SystemMap) {
+    if manifest.build.needs(KernelInput::SystemMap) && symbols.is_none() {
         return Err(Failure {
-            reason: "the manifest needs a System.map, which prebuilt builds cannot supply yet"
-                .into(),
+            reason: format!(
+                "the manifest needs a System.map and none was found for {}",
+                job.entry.kernel_release
+            ),
             log: String::new(),
         });
     }
@@ -338,6 +352,22 @@ fn build(
         ),
         ("SIGN_HASH".to_string(), String::new()),
     ];
+    if let Some(symbols) = symbols {
+        let dir = symbols.path.parent().expect("maps live in a directory");
+        let boot_bind = Bind {
+            host: dir.to_path_buf(),
+            guest: GUEST_BOOT.into(),
+            writable: false,
+        };
+        let map = format!(
+            "{}/System.map-{}",
+            runtime.guest_path(&boot_bind),
+            job.entry.kernel_release
+        );
+        env.push(("KMODFARM_SYSTEM_MAP".into(), map.clone()));
+        env.push(("SYSTEM_MAP".into(), map));
+        binds.push(boot_bind);
+    }
     if let Some(signing) = &manifest.signing {
         let keys = work.path().join("keys");
         std::fs::create_dir_all(&keys).map_err(BuildError::io(&keys))?;
@@ -493,6 +523,9 @@ fn build(
     std::fs::write(&log_path, &log).map_err(BuildError::io(&log_path))?;
     for r in &mut records {
         r.log = Some(format!("{}/build.log", job.entry.key()));
+        if let Some(s) = symbols {
+            r.symbol_source = s.source;
+        }
         r.cache_key = key.to_string();
         r.compiler = Some(root.compiler.clone());
     }

@@ -121,6 +121,27 @@ impl ImageStore {
             .ok_or_else(|| BuildError::Other(format!("{}: image unreadable", dir.display())))
     }
 
+    /// `package` unpacked into a temporary directory (a -dbg package, or a
+    /// distro's package that ships the real System.map).
+    pub fn package_tree(
+        &self,
+        runtime: &dyn Runtime,
+        root: &RootInfo,
+        entry: &MatrixEntry,
+        package: &str,
+    ) -> Result<tempfile::TempDir> {
+        let apt_dir = self.cache.join("apt").join(&entry.distro);
+        let _lock = Lock::acquire(&apt_dir)?;
+        let tree = tempfile::Builder::new()
+            .prefix("kmodfarm-package-")
+            .tempdir_in(&self.cache)
+            .map_err(BuildError::io(&self.cache))?;
+        fetch_and_unpack(runtime, root, &apt_dir, package, tree.path()).map_err(|e| {
+            BuildError::Other(format!("{}: cannot get {package}: {e}", entry.key()))
+        })?;
+        Ok(tree)
+    }
+
     /// A static busybox from the root's `busybox-static` package.
     pub fn busybox(&self, runtime: &dyn Runtime, root: &RootInfo) -> Result<PathBuf> {
         let dir = self.cache.join("busybox").join(&root.distro);

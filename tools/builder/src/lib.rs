@@ -23,6 +23,7 @@ pub mod compress;
 pub mod error;
 pub mod events;
 pub mod boot_test;
+pub mod guests;
 pub mod headers;
 pub mod image;
 pub mod initramfs;
