@@ -20,6 +20,20 @@ use crate::plan::{CacheInputs, Job, Skip};
 use crate::runtime::{Bind, RunSpec, Runtime, GUEST_KEYS, GUEST_OUT, GUEST_SRC};
 use crate::symbols::KernelSymbols;
 
+/// The rendered PRE_BUILD wrapper, written beside the build copy.
+const PREBUILD: &str = "kmodfarm-prebuild";
+
+/// `kmodfarm-prebuild` as `kmodfarm render` writes it for `manifest`.
+fn rendered_prebuild(manifest: &Manifest) -> Result<String> {
+    let files = kmodfarm_render::render(manifest, &kmodfarm_render::RenderOptions::default())
+        .map_err(|e| BuildError::Other(format!("rendering {PREBUILD}: {e}")))?;
+    files
+        .into_iter()
+        .find(|f| f.name == PREBUILD)
+        .map(|f| f.contents)
+        .ok_or_else(|| BuildError::Other(format!("the templates render no {PREBUILD}")))
+}
+
 /// Where a build sees the kernel's System.map: where DKMS modules look.
 const GUEST_BOOT: &str = "/boot";
 
@@ -353,6 +367,20 @@ fn build(
         ("SIGN_HASH".to_string(), String::new()),
     ];
     if let Some(symbols) = symbols {
+        // The checks run by the rendered kmodfarm-prebuild, exactly as DKMS
+        // runs it on a target host: one rule for "is this System.map
+        // real", whichever route builds the module.
+        let prebuild = rendered_prebuild(manifest)?;
+        let path = out.join(PREBUILD);
+        std::fs::write(&path, prebuild).map_err(BuildError::io(&path))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .map_err(BuildError::io(&path))?;
+        env.retain(|(k, _)| k != "PRE_BUILD");
+        env.push((
+            "PRE_BUILD".into(),
+            format!("../{PREBUILD} {}", job.entry.kernel_release),
+        ));
         let dir = symbols.path.parent().expect("maps live in a directory");
         let boot_bind = Bind {
             host: dir.to_path_buf(),

@@ -58,7 +58,7 @@ impl std::str::FromStr for AccelChoice {
 pub struct BootSpec<'a> {
     pub kernel: &'a Path,
     pub initramfs: &'a Path,
-    /// Appended to `console=ttyS0 panic=-1 nokaslr`.
+    /// Appended to `console=ttyS0 panic=-1 nokaslr no_timer_check loglevel=7`.
     pub cmdline: &'a str,
     pub memory_mb: u32,
     pub timeout: Duration,
@@ -102,7 +102,9 @@ pub fn boot(spec: &BootSpec) -> Result<BootRun> {
         .arg(spec.initramfs)
         .arg("-append")
         .arg(format!(
-            "console=ttyS0 panic=-1 nokaslr loglevel=7 {}",
+            // no_timer_check: a slow (emulated, loaded) host otherwise
+            // fails the kernel's IO-APIC timer check and it panics.
+            "console=ttyS0 panic=-1 nokaslr no_timer_check loglevel=7 {}",
             spec.cmdline
         ))
         .stdin(Stdio::null())
