@@ -234,20 +234,38 @@ pub fn first_alarm(console: &str) -> Option<&str> {
 }
 
 /// Why insmod of `module` failed, from what the kernel and insmod said.
-fn load_failure(console: &str, module: &str, insmod: &str) -> String {
+/// `vermagic` is the module's own, `kernel` the booted release.
+fn load_failure(console: &str, module: &str, insmod: &str, vermagic: &str, kernel: &str) -> String {
     let line = |needle: &str| {
         console
             .lines()
             .find(|l| l.contains(needle))
             .map(|l| l.trim().to_string())
     };
+    let built_for = vermagic.split_whitespace().next().unwrap_or("");
+    if !built_for.is_empty() && built_for != kernel {
+        // 6.x kernels may refuse it for its struct module size before
+        // they look at vermagic; the vermagic says why either way.
+        let said = line("version magic")
+            .or_else(|| line("disagrees about version of symbol"))
+            .or_else(|| line("section size must match"))
+            .unwrap_or_else(|| format!("insmod: {insmod}"));
+        return format!(
+            "{module} is built for another kernel (vermagic mismatch): its vermagic is '{}', the booted kernel is {kernel}; {said}",
+            vermagic.trim()
+        );
+    }
     if let Some(l) = line("version magic").or_else(|| line("disagrees about version of symbol")) {
         return format!("{module} is built for another kernel (vermagic mismatch): {l}");
     }
     if let Some(l) = line("Unknown symbol") {
         return format!("{module} needs a symbol the kernel does not export: {l}");
     }
-    if insmod.contains("Invalid module format") || insmod.contains("Exec format error") {
+    if insmod
+        .to_ascii_lowercase()
+        .contains("invalid module format")
+        || insmod.contains("Exec format error")
+    {
         return format!("{module} is built for another kernel: insmod: {insmod}");
     }
     format!("{module}'s init failed: insmod {insmod}")
@@ -313,7 +331,20 @@ pub fn run(spec: &BootTestSpec) -> Result<BootTest> {
         symbol: None,
         console_tail: Vec::new(),
     };
-    let reason = judge(spec, &order, &symbols, &expect, console, &smoke_out, boot.timed_out, &mut result);
+    let vermagics: Vec<(String, String)> = loaded
+        .iter()
+        .map(|(n, b)| (n.clone(), modinfo(b, "vermagic").unwrap_or_default()))
+        .collect();
+    let reason = judge(
+        spec,
+        &vermagics,
+        &symbols,
+        &expect,
+        console,
+        &smoke_out,
+        boot.timed_out,
+        &mut result,
+    );
     match reason {
         None => result.passed = true,
         Some(reason) => {
@@ -332,7 +363,7 @@ pub fn run(spec: &BootTestSpec) -> Result<BootTest> {
 #[allow(clippy::too_many_arguments)]
 fn judge(
     spec: &BootTestSpec,
-    order: &[String],
+    vermagics: &[(String, String)],
     symbols: &[String],
     expect: &str,
     console: &str,
@@ -340,12 +371,18 @@ fn judge(
     timed_out: bool,
     result: &mut BootTest,
 ) -> Option<String> {
+    let order: Vec<String> = vermagics.iter().map(|(n, _)| n.clone()).collect();
     if timed_out {
         return Some(format!(
             "the boot did not finish within {} s: QEMU killed{}",
             spec.timeout.as_secs(),
-            match order.iter().rev().find(|m| marker(console, &format!("insmod {m} rc=")).is_none()) {
-                Some(m) if console.contains("kmodfarm-boot: start") => format!(" (insmod {m} never returned)"),
+            match order
+                .iter()
+                .rev()
+                .find(|m| marker(console, &format!("insmod {m} rc=")).is_none())
+            {
+                Some(m) if console.contains("kmodfarm-boot: start") =>
+                    format!(" (insmod {m} never returned)"),
                 _ => String::new(),
             }
         ));
@@ -356,13 +393,23 @@ fn judge(
             None => "the kernel did not reach the initramfs".into(),
         });
     }
-    for m in order {
+    for m in &order {
         let Some(said) = marker(console, &format!("insmod {m} rc=")) else {
             return Some(format!("the init stopped before insmod {m} returned"));
         };
         let (rc, insmod) = said.split_once(' ').unwrap_or((said, ""));
         if rc != "0" {
-            return Some(load_failure(console, m, insmod.trim()));
+            let vermagic = vermagics
+                .iter()
+                .find(|(n, _)| n == m)
+                .map_or("", |(_, v)| v.as_str());
+            return Some(load_failure(
+                console,
+                m,
+                insmod.trim(),
+                vermagic,
+                &spec.image.kernel,
+            ));
         }
     }
     if let Some(alarm) = first_alarm(console) {
@@ -373,7 +420,9 @@ fn judge(
         .unwrap_or(0);
     let bad = bad_taints(tainted);
     if !bad.is_empty() {
-        return Some(format!("the kernel is tainted {bad} (flags {tainted}; only O and E are expected)"));
+        return Some(format!(
+            "the kernel is tainted {bad} (flags {tainted}; only O and E are expected)"
+        ));
     }
     if spec.test.smoke.is_some() {
         let rc = marker(console, "smoke rc=").unwrap_or("?");
@@ -386,9 +435,13 @@ fn judge(
     }
     let mut want = expect.to_string();
     for name in symbols {
-        let booted = marker(console, &format!("kallsyms {name} ")).unwrap_or("").to_string();
+        let booted = marker(console, &format!("kallsyms {name} "))
+            .unwrap_or("")
+            .to_string();
         if booted.is_empty() || booted.trim_start_matches('0').is_empty() {
-            return Some(format!("/proc/kallsyms of the booted kernel lists no {name}"));
+            return Some(format!(
+                "/proc/kallsyms of the booted kernel lists no {name}"
+            ));
         }
         let reported = reported_address(expect, name, smoke_out);
         result.symbol = Some(SymbolCheck {
@@ -446,7 +499,9 @@ mod tests {
     #[test]
     fn alarms_are_found_in_the_console() {
         let console = "[    1.0] kmfdemo: loaded\n[    1.1] ------------[ cut here ]------------\n[    1.1] WARNING: CPU: 0 PID: 1 at kmfdemo.c:10 kmfdemo_init+0x10/0x20 [kmfdemo]\n";
-        assert!(first_alarm(console).unwrap().starts_with("[    1.1] WARNING: CPU: 0"));
+        assert!(first_alarm(console)
+            .unwrap()
+            .starts_with("[    1.1] WARNING: CPU: 0"));
         assert_eq!(first_alarm("[ 0.1] all fine\n"), None);
     }
 
@@ -459,16 +514,38 @@ mod tests {
             reported_address(expect, "linux_banner", out).as_deref(),
             Some("ffffffff82000100")
         );
-        assert_eq!(reported_address(expect, "linux_banner", "symbol=none"), None);
+        assert_eq!(
+            reported_address(expect, "linux_banner", "symbol=none"),
+            None
+        );
     }
 
     #[test]
     fn load_failures_say_why() {
+        let k = "6.12.57+deb12-amd64";
+        let own = "6.12.57+deb12-amd64 SMP preempt mod_unload modversions ";
         let vermagic = "[ 2.0] kmfdemo: version magic '6.1.0-41-amd64 SMP preempt mod_unload modversions ' should be '6.12.57+deb12-amd64 SMP preempt mod_unload modversions '\n";
-        assert!(load_failure(vermagic, "kmfdemo", "").contains("built for another kernel"));
+        assert!(load_failure(vermagic, "kmfdemo", "", own, k).contains("built for another kernel"));
+        let other = load_failure(
+            "",
+            "kmfdemo",
+            "can't insert 'x': invalid module format",
+            "6.1.0-41-amd64 SMP preempt mod_unload modversions ",
+            k,
+        );
+        assert!(
+            other.contains("built for another kernel") && other.contains("'6.1.0-41-amd64 SMP"),
+            "{other}"
+        );
         let unknown = "[ 2.0] kmfdemo: Unknown symbol kmfdemo_missing (err -2)\n";
-        assert!(load_failure(unknown, "kmfdemo", "").contains("does not export"));
-        let init = load_failure("", "kmfdemo", "insmod: can't insert 'x': No such device");
+        assert!(load_failure(unknown, "kmfdemo", "", own, k).contains("does not export"));
+        let init = load_failure(
+            "",
+            "kmfdemo",
+            "insmod: can't insert 'x': No such device",
+            own,
+            k,
+        );
         assert!(init.contains("init failed") && init.contains("No such device"));
     }
 

@@ -122,10 +122,7 @@ impl<'a> Guests<'a> {
 
     /// Whether `manifest`'s jobs need a kernel image at all.
     pub fn needed(&self, manifest: &Manifest) -> bool {
-        self.options.boot.is_some()
-            || manifest
-                .build
-                .needs(kmodfarm_model::KernelInput::SystemMap)
+        self.options.boot.is_some() || manifest.build.needs(kmodfarm_model::KernelInput::SystemMap)
     }
 
     pub fn image(
@@ -183,7 +180,10 @@ impl<'a> Guests<'a> {
                 &text,
                 &map,
                 SymbolSource::SystemMap,
-                format!("{package}: {}", map.strip_prefix(tree.path()).unwrap_or(&map).display()),
+                format!(
+                    "{package}: {}",
+                    map.strip_prefix(tree.path()).unwrap_or(&map).display()
+                ),
             )
         };
         let package = distro.system_map_package(&entry.kernel_release);

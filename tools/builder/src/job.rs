@@ -146,6 +146,12 @@ pub fn run(
     let mut inputs = headers.packages.clone();
     if let Some(s) = symbols {
         inputs.push(format!("system-map={}", s.sha256));
+        // The wrapper that checks the map runs in the build too.
+        let prebuild = rendered_prebuild(shared.manifest).unwrap_or_default();
+        inputs.push(format!(
+            "prebuild={}",
+            hex::encode(Sha256::digest(prebuild))
+        ));
     }
     let key = CacheInputs {
         source_digest: shared.source_digest,

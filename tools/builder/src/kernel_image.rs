@@ -113,8 +113,11 @@ impl ImageStore {
             modules: PathBuf::new(),
         };
         let json = partial.join("image.json");
-        std::fs::write(&json, serde_json::to_string_pretty(&image).expect("serializes"))
-            .map_err(BuildError::io(&json))?;
+        std::fs::write(
+            &json,
+            serde_json::to_string_pretty(&image).expect("serializes"),
+        )
+        .map_err(BuildError::io(&json))?;
         remove_if_present(&dir)?;
         std::fs::rename(&partial, &dir).map_err(BuildError::io(&dir))?;
         read_image(&dir, kernel)

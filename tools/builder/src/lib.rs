@@ -17,18 +17,18 @@
 //!
 //! Nothing here prints.
 
+pub mod boot_test;
 pub mod cache_dir;
 pub mod ci;
 pub mod compress;
 pub mod error;
 pub mod events;
-pub mod boot_test;
 pub mod guests;
 pub mod headers;
 pub mod image;
 pub mod initramfs;
-pub mod kernel_image;
 pub mod job;
+pub mod kernel_image;
 pub mod merge;
 pub mod plan;
 pub mod process;

@@ -118,7 +118,10 @@ pub fn boot(spec: &BootSpec) -> Result<BootRun> {
     })?;
     let mut timed_out = false;
     let status = loop {
-        if let Some(status) = child.try_wait().map_err(BuildError::io("qemu-system-x86_64"))? {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(BuildError::io("qemu-system-x86_64"))?
+        {
             break status;
         }
         if started.elapsed() >= spec.timeout {
@@ -130,8 +133,8 @@ pub fn boot(spec: &BootSpec) -> Result<BootRun> {
     };
     let duration = started.elapsed();
     let output = child.wait_with_output().ok();
-    let console_text = String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default())
-        .replace('\r', "");
+    let console_text =
+        String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).replace('\r', "");
     if !timed_out && !status.success() && console_text.is_empty() {
         let stderr = output
             .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
@@ -220,7 +223,13 @@ fn host_id() -> String {
     let qemu = Command::new("qemu-system-x86_64")
         .arg("--version")
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string())
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .unwrap_or_default();
     format!("{} / {qemu}", kernel.trim())
 }

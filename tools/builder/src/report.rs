@@ -47,8 +47,15 @@ pub fn rows(records: &[BuildRecord]) -> Vec<Row> {
                 BuildOutcome::Built { artifact } | BuildOutcome::Cached { artifact } => (
                     format!("{:.1} KiB", artifact.size as f64 / 1024.0),
                     match &r.boot_test {
-                        Some(b) if b.passed => format!("boot test passed ({:.1}s, {})", b.duration_ms as f64 / 1000.0, b.accel),
-                        Some(b) => format!("boot test FAILED (kept by --keep-going): {}", note(&b.reason)),
+                        Some(b) if b.passed => format!(
+                            "boot test passed ({:.1}s, {})",
+                            b.duration_ms as f64 / 1000.0,
+                            b.accel
+                        ),
+                        Some(b) => format!(
+                            "boot test FAILED (kept by --keep-going): {}",
+                            note(&b.reason)
+                        ),
                         None => String::new(),
                     },
                 ),

@@ -18,9 +18,9 @@ use crate::error::{BuildError, Result};
 use crate::events::{Event, Events};
 use crate::guests::{guest_budget, GuestOptions, Guests};
 use crate::headers::{HeaderLayer, HeaderStore};
-use crate::kernel_image::KernelImage;
 use crate::image::{RootInfo, RootRecipe};
 use crate::job::{self, Shared};
+use crate::kernel_image::KernelImage;
 use crate::plan::{find_distro, manifest_build_section, BuildPlan, Job};
 use crate::runtime::{Runtime, RuntimeKind};
 use crate::source;
@@ -131,18 +131,38 @@ pub fn execute(
                                 events(Event::FetchingHeaders { key: &key });
                             }
                             match headers.layer(opts.runtime, root, &job.entry) {
-                                Err(e) => (job::failed(&shared, job, &e.to_string(), started), None),
-                                Ok(layer) => {
-                                    build_one(&shared, &guests, needs_image, set, job, root, &layer, started, events)
+                                Err(e) => {
+                                    (job::failed(&shared, job, &e.to_string(), started), None)
                                 }
+                                Ok(layer) => build_one(
+                                    &shared,
+                                    &guests,
+                                    needs_image,
+                                    set,
+                                    job,
+                                    root,
+                                    &layer,
+                                    started,
+                                    events,
+                                ),
                             }
                         }
                     };
                     match (boot, result) {
                         (Some((root, image)), records)
-                            if records.iter().any(|r| matches!(r.outcome, kmodfarm_model::record::BuildOutcome::Built { .. } | kmodfarm_model::record::BuildOutcome::Cached { .. })) =>
+                            if records.iter().any(|r| {
+                                matches!(
+                                    r.outcome,
+                                    kmodfarm_model::record::BuildOutcome::Built { .. }
+                                        | kmodfarm_model::record::BuildOutcome::Cached { .. }
+                                )
+                            }) =>
                         {
-                            let _ = to_boot.send(BootTask { root, image, records });
+                            let _ = to_boot.send(BootTask {
+                                root,
+                                image,
+                                records,
+                            });
                         }
                         (_, records) => {
                             for r in &records {
@@ -190,7 +210,11 @@ fn build_one<'r>(
         Ok(image) => image,
         Err(e) => return (job::failed(shared, job, &e.to_string(), started), None),
     };
-    let symbols = if shared.manifest.build.needs(kmodfarm_model::KernelInput::SystemMap) {
+    let symbols = if shared
+        .manifest
+        .build
+        .needs(kmodfarm_model::KernelInput::SystemMap)
+    {
         events(Event::SystemMap { key: &key });
         match guests.system_map(shared.runtime, root, distro, &job.entry, &image) {
             Ok(s) => Some(s),
@@ -299,10 +323,11 @@ pub fn boot_test_output(
 ) -> Result<Vec<BuildRecord>> {
     let path = opts.out.join("records.json");
     let text = std::fs::read_to_string(&path).map_err(BuildError::io(&path))?;
-    let records: Vec<BuildRecord> = serde_json::from_str(&text).map_err(|e| BuildError::BadInput {
-        path: path.clone(),
-        message: format!("not the records.json of a kmodfarm build: {e}"),
-    })?;
+    let records: Vec<BuildRecord> =
+        serde_json::from_str(&text).map_err(|e| BuildError::BadInput {
+            path: path.clone(),
+            message: format!("not the records.json of a kmodfarm build: {e}"),
+        })?;
     let mut by_kernel: BTreeMap<String, Vec<BuildRecord>> = BTreeMap::new();
     for r in records {
         let key = format!("{}:{}", r.distro, r.kernel_release);
@@ -314,16 +339,19 @@ pub fn boot_test_output(
     for group in by_kernel.values() {
         let id = &group[0].distro;
         if !roots.contains_key(id) {
-            let root = root_for(id, set, opts, events).map_err(|e| format!("no root for {id}: {e}"));
+            let root =
+                root_for(id, set, opts, events).map_err(|e| format!("no root for {id}: {e}"));
             roots.insert(id.clone(), root);
         }
     }
-    let queue: Mutex<VecDeque<(String, Vec<BuildRecord>)>> = Mutex::new(by_kernel.into_iter().collect());
+    let queue: Mutex<VecDeque<(String, Vec<BuildRecord>)>> =
+        Mutex::new(by_kernel.into_iter().collect());
     let done: Mutex<Vec<BuildRecord>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..guest_budget() {
             scope.spawn(|| loop {
-                let Some((kernel, mut group)) = queue.lock().expect("not poisoned").pop_front() else {
+                let Some((kernel, mut group)) = queue.lock().expect("not poisoned").pop_front()
+                else {
                     break;
                 };
                 let built = group.iter().any(|r| {
@@ -336,8 +364,15 @@ pub fn boot_test_output(
                 if built {
                     events(Event::BootTesting { key: &kernel });
                     let prepared = (|| -> Result<(&RootInfo, KernelImage)> {
-                        let root = roots[&group[0].distro].as_ref().map_err(|e| BuildError::Other(e.clone()))?;
-                        let entry = crate::plan::entries_from_kernels(set, None, std::slice::from_ref(&kernel))?.remove(0);
+                        let root = roots[&group[0].distro]
+                            .as_ref()
+                            .map_err(|e| BuildError::Other(e.clone()))?;
+                        let entry = crate::plan::entries_from_kernels(
+                            set,
+                            None,
+                            std::slice::from_ref(&kernel),
+                        )?
+                        .remove(0);
                         let distro = find_distro(set, &entry.distro)?;
                         // The header layer may hold the image already.
                         let layer = if headers.is_ready(&entry) {
@@ -345,10 +380,20 @@ pub fn boot_test_output(
                         } else {
                             None
                         };
-                        Ok((root, guests.image(opts.runtime, root, distro, &entry, layer.as_ref())?))
+                        Ok((
+                            root,
+                            guests.image(opts.runtime, root, distro, &entry, layer.as_ref())?,
+                        ))
                     })();
                     match prepared {
-                        Ok((root, image)) => guests.boot_test(opts.runtime, root, &image, manifest, &opts.out, &mut group),
+                        Ok((root, image)) => guests.boot_test(
+                            opts.runtime,
+                            root,
+                            &image,
+                            manifest,
+                            &opts.out,
+                            &mut group,
+                        ),
                         Err(e) => {
                             for r in &mut group {
                                 r.boot_test = Some(kmodfarm_model::record::BootTest {

@@ -106,7 +106,9 @@ pub fn vmlinux_of(bzimage: &[u8]) -> Result<Vec<u8>> {
     } else if payload.starts_with(&[0x1f, 0x8b]) {
         flate2::read::GzDecoder::new(payload).read_to_end(&mut out)
     } else {
-        return Err(bad("payload compressed with a format other than xz, zstd or gzip"));
+        return Err(bad(
+            "payload compressed with a format other than xz, zstd or gzip",
+        ));
     };
     read.map_err(|e| bad(&format!("payload does not decompress: {e}")))?;
     if !out.starts_with(b"\x7fELF") {
@@ -194,14 +196,11 @@ pub fn map_in_tree(tree: &Path, kernel: &str) -> Option<PathBuf> {
         format!("usr/lib/modules/{kernel}/System.map"),
         format!("usr/lib/debug/boot/System.map-{kernel}"),
     ];
-    candidates
-        .iter()
-        .map(|c| tree.join(c))
-        .find(|p| {
-            std::fs::read_to_string(p)
-                .map(|t| unusable_reason(&t).is_none())
-                .unwrap_or(false)
-        })
+    candidates.iter().map(|c| tree.join(c)).find(|p| {
+        std::fs::read_to_string(p)
+            .map(|t| unusable_reason(&t).is_none())
+            .unwrap_or(false)
+    })
 }
 
 /// The kernel a map file names: `System.map-<k>` (how every distro names it).
@@ -275,12 +274,16 @@ impl SymbolStore {
             path: PathBuf::new(),
         };
         let json = partial.join("symbols.json");
-        std::fs::write(&json, serde_json::to_string_pretty(&symbols).expect("serializes"))
-            .map_err(BuildError::io(&json))?;
+        std::fs::write(
+            &json,
+            serde_json::to_string_pretty(&symbols).expect("serializes"),
+        )
+        .map_err(BuildError::io(&json))?;
         remove_if_present(&dir)?;
         std::fs::rename(&partial, &dir).map_err(BuildError::io(&dir))?;
-        self.cached(image)
-            .ok_or_else(|| BuildError::Other(format!("{}: unreadable after writing", dir.display())))
+        self.cached(image).ok_or_else(|| {
+            BuildError::Other(format!("{}: unreadable after writing", dir.display()))
+        })
     }
 
     /// A map the user gave for `image`'s kernel: checked first, so another
@@ -303,8 +306,8 @@ impl SymbolStore {
         dirs.flatten().find_map(|d| {
             let text = std::fs::read_to_string(d.path().join("symbols.json")).ok()?;
             let s: KernelSymbols = serde_json::from_str(&text).ok()?;
-            let theirs = std::fs::read_to_string(d.path().join(format!("System.map-{}", s.kernel)))
-                .ok()?;
+            let theirs =
+                std::fs::read_to_string(d.path().join(format!("System.map-{}", s.kernel))).ok()?;
             (u64::from_str_radix(&s.banner, 16).ok() == Some(banner) && theirs == map)
                 .then_some(s.kernel)
         })
@@ -331,9 +334,11 @@ impl SymbolStore {
         for d in ["bin", "dev", "proc", "sys", "tmp"] {
             ramfs.dir(d);
         }
-        ramfs
-            .file("bin/busybox", 0o755, &busybox_bytes)
-            .file("init", 0o755, KALLSYMS_INIT.as_bytes());
+        ramfs.file("bin/busybox", 0o755, &busybox_bytes).file(
+            "init",
+            0o755,
+            KALLSYMS_INIT.as_bytes(),
+        );
         let work = tempfile::tempdir().map_err(BuildError::io(std::env::temp_dir()))?;
         let initrd = work.path().join("initramfs.cpio");
         std::fs::write(&initrd, ramfs.finish()).map_err(BuildError::io(&initrd))?;
@@ -350,7 +355,10 @@ impl SymbolStore {
                 "{}: booting it for /proc/kallsyms {}:\n{}",
                 image.kernel,
                 if run.timed_out {
-                    format!("did not finish within {} s (QEMU killed)", timeout.as_secs())
+                    format!(
+                        "did not finish within {} s (QEMU killed)",
+                        timeout.as_secs()
+                    )
                 } else {
                     "stopped before its init finished".to_string()
                 },
@@ -391,7 +399,9 @@ mod tests {
         assert_eq!(unusable_reason(map), None);
         let placeholder =
             "ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n";
-        assert!(unusable_reason(placeholder).unwrap().contains("placeholder"));
+        assert!(unusable_reason(placeholder)
+            .unwrap()
+            .contains("placeholder"));
         let unprivileged = "0000000000000000 D linux_banner\n";
         assert!(unusable_reason(unprivileged).unwrap().contains("all zeros"));
     }
@@ -408,8 +418,14 @@ mod tests {
                 "5.14.0-427.13.1.el9_4.x86_64",
                 "lib/modules/5.14.0-427.13.1.el9_4.x86_64/System.map",
             ),
-            ("6.4.0-150600.23.25-default", "boot/System.map-6.4.0-150600.23.25-default"),
-            ("6.1.0-41-amd64", "usr/lib/debug/boot/System.map-6.1.0-41-amd64"),
+            (
+                "6.4.0-150600.23.25-default",
+                "boot/System.map-6.4.0-150600.23.25-default",
+            ),
+            (
+                "6.1.0-41-amd64",
+                "usr/lib/debug/boot/System.map-6.1.0-41-amd64",
+            ),
         ] {
             let tree = tempfile::tempdir().unwrap();
             let file = tree.path().join(path);

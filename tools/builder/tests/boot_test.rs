@@ -112,7 +112,11 @@ fn boot_reason(r: &BuildRecord) -> String {
         .boot_test
         .as_ref()
         .unwrap_or_else(|| panic!("{}: no boot test in {r:#?}", r.kernel_release));
-    assert!(!boot.passed, "{}: boot test passed: {boot:#?}", r.kernel_release);
+    assert!(
+        !boot.passed,
+        "{}: boot test passed: {boot:#?}",
+        r.kernel_release
+    );
     assert!(
         !boot.console_tail.is_empty(),
         "{}: a failure keeps the console's tail",
@@ -158,6 +162,13 @@ fn with_a_system_map_from_a_qemu_boot_the_recorded_address_is_the_booted_kernels
             "{kernel}: {symbol:?}"
         );
         assert_eq!(symbol.map_address, symbol.booted_address, "{kernel}");
+        // The map went through the same check as on a DKMS host: the
+        // rendered kmodfarm-prebuild ran as the build's PRE_BUILD.
+        let log = std::fs::read_to_string(out.join(r.log.as_ref().unwrap())).unwrap();
+        assert!(
+            log.contains("PRE_BUILD ./../kmodfarm-prebuild") && log.contains("linux_banner at 0x"),
+            "{log}"
+        );
         // Independently of kmodfarm: what the built file itself says.
         assert_eq!(
             host_modinfo("kmfdemo_symbol", &artifact(&out, r)),
@@ -175,12 +186,13 @@ fn with_a_system_map_from_a_qemu_boot_the_recorded_address_is_the_booted_kernels
     // Another kernel's map for the 6.12 kernel: refused before any build.
     let (distro612, k612) = &kernels[1];
     let (_, k61) = &kernels[0];
-    let cached = std::fs::read_dir(kmodfarm_builder::cache_dir::default_cache_dir().join("symbols"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join(format!("System.map-{k61}")))
-        .find(|p| p.is_file())
-        .expect("the 6.1 kernel's map is cached");
+    let cached =
+        std::fs::read_dir(kmodfarm_builder::cache_dir::default_cache_dir().join("symbols"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join(format!("System.map-{k61}")))
+            .find(|p| p.is_file())
+            .expect("the 6.1 kernel's map is cached");
     let wrong = work.path().join(format!("System.map-{k61}"));
     std::fs::copy(&cached, &wrong).unwrap();
     let out2 = work.path().join("out2");
@@ -247,7 +259,10 @@ fn the_example_passes_its_boot_test_and_a_module_for_another_kernel_fails_it() {
         reason.contains("built for another kernel") && reason.contains(kernels[0].1.as_str()),
         "{reason}"
     );
-    assert!(!wrong.exists(), "a module that fails its boot test is not shipped");
+    assert!(
+        !wrong.exists(),
+        "a module that fails its boot test is not shipped"
+    );
     for k in [&kernels[0].1, &kernels[2].1] {
         assert!(record(&run, k).boot_test.as_ref().unwrap().passed, "{k}");
     }
@@ -351,7 +366,10 @@ fn faulty_variants_fail_their_boot_tests_with_the_reason_and_a_hang_is_killed() 
     }
     let junit_text = std::fs::read_to_string(&junit).unwrap();
     assert!(junit_text.contains("type=\"boot-test\""), "{junit_text}");
-    assert!(junit_text.contains("kmfdemo_no_kernel_exports_this"), "{junit_text}");
+    assert!(
+        junit_text.contains("kmfdemo_no_kernel_exports_this"),
+        "{junit_text}"
+    );
 
     // With --keep-going the product stays and the run passes.
     let kept = work.path().join("kept");
@@ -364,7 +382,12 @@ fn faulty_variants_fail_their_boot_tests_with_the_reason_and_a_hang_is_killed() 
     // A hanging init on one kernel: killed at the timeout; the others pass.
     let module = faulty_example(&[(a, 4)]);
     let out = work.path().join("hang");
-    let run = build(&module.manifest(), &kernels, &["--boot-timeout", "100"], &out);
+    let run = build(
+        &module.manifest(),
+        &kernels,
+        &["--boot-timeout", "100"],
+        &out,
+    );
     assert!(!run.ok, "{run}");
     let reason = boot_reason(record(&run, a));
     assert!(

@@ -59,7 +59,9 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     };
     let events = |event: Event<'_>| match &event {
         Event::BootTesting { key } => eprintln!("{key}: boot test"),
-        Event::Root { distro, root_id, .. } => eprintln!("{distro}: root {root_id}"),
+        Event::Root {
+            distro, root_id, ..
+        } => eprintln!("{distro}: root {root_id}"),
         Event::Finished { record } => {
             if let Some(b) = &record.boot_test {
                 let result = if b.passed { "passed" } else { "FAILED" };
@@ -79,7 +81,10 @@ pub fn run(ctx: &Context, args: Args) -> Result {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if let Some(path) = &args.junit {
-        let suite = format!("{} {} boot tests", manifest.package.name, manifest.package.version);
+        let suite = format!(
+            "{} {} boot tests",
+            manifest.package.name, manifest.package.version
+        );
         std::fs::write(path, report::junit(&suite, &records))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
@@ -93,10 +98,19 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         .collect();
     let tested = records.iter().filter(|r| r.boot_test.is_some()).count();
     if tested == 0 {
-        return Err(format!("{}: no built module to boot-test", args.out.join("records.json").display()).into());
+        return Err(format!(
+            "{}: no built module to boot-test",
+            args.out.join("records.json").display()
+        )
+        .into());
     }
     if !failed.is_empty() && !args.guests.keep_going() {
-        return Err(format!("{} boot test(s) failed: {}", failed.len(), failed.join(", ")).into());
+        return Err(format!(
+            "{} boot test(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        )
+        .into());
     }
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressStyle};
 use kmodfarm_builder::events::Event;
 use kmodfarm_builder::guests::{BootOptions, GuestOptions, PlaceholderMaps};
-use kmodfarm_builder::qemu::AccelChoice;
 use kmodfarm_builder::plan::{self, Shard};
+use kmodfarm_builder::qemu::AccelChoice;
 use kmodfarm_builder::runtime::{self, RuntimeKind};
 use kmodfarm_builder::schedule::{self, Options};
 use kmodfarm_builder::{cache_dir, report};
@@ -105,11 +105,7 @@ impl GuestArgs {
     }
 
     /// The builder's guest options; `boot` says whether to boot-test.
-    pub fn options(
-        &self,
-        set: &kmodfarm_model::DistroSet,
-        boot: bool,
-    ) -> Result<GuestOptions> {
+    pub fn options(&self, set: &kmodfarm_model::DistroSet, boot: bool) -> Result<GuestOptions> {
         let placeholder_maps = match self.system_map_from.as_str() {
             "boot" => PlaceholderMaps::Boot,
             "dbg" => PlaceholderMaps::DebugPackage,
@@ -119,9 +115,9 @@ impl GuestArgs {
         };
         let mut supplied_maps = std::collections::BTreeMap::new();
         for arg in &self.system_maps {
-            let (kernel, file) = arg.split_once('=').ok_or_else(|| {
-                format!("--system-map {arg}: write DISTRO:RELEASE=FILE")
-            })?;
+            let (kernel, file) = arg
+                .split_once('=')
+                .ok_or_else(|| format!("--system-map {arg}: write DISTRO:RELEASE=FILE"))?;
             let entry = plan::entries_from_kernels(set, None, &[kernel.to_string()])?.remove(0);
             let file = PathBuf::from(file);
             if !file.is_file() {
@@ -260,7 +256,9 @@ pub fn run(ctx: &Context, args: Args) -> Result {
                 making: false,
             } => format!("{distro}: root {root_id}"),
             Event::FetchingHeaders { key } => format!("{key}: fetching headers"),
-            Event::SystemMap { key } => format!("{key}: System.map (cached, from a package, or a QEMU boot)"),
+            Event::SystemMap { key } => {
+                format!("{key}: System.map (cached, from a package, or a QEMU boot)")
+            }
             Event::BootTesting { key } => format!("{key}: boot test"),
             Event::Started { key } => format!("{key}: building"),
             Event::Finished { record } => {
