@@ -74,7 +74,7 @@ impl Initramfs {
 
     /// Header+name and data each end on a 4-byte boundary.
     fn pad(&mut self) {
-        while self.bytes.len() % 4 != 0 {
+        while !self.bytes.len().is_multiple_of(4) {
             self.bytes.push(0);
         }
     }
