@@ -154,7 +154,8 @@ impl BootImage {
         let run = qemu::boot(&BootSpec {
             kernel: &self.kernel(),
             initramfs: &self.initramfs(),
-            cmdline: "",
+            // Quiet: kernel lines would interleave with the script's output.
+            cmdline: "loglevel=4",
             memory_mb: qemu::GUEST_MEMORY_MB,
             timeout,
             accel,

@@ -169,7 +169,9 @@ fn placeholders(expect: &str) -> Vec<String> {
 }
 
 /// The /init script: load, look up symbols, smoke check, taint, power off.
-/// Markers start with `kmodfarm-boot:`; the smoke output goes to ttyS1.
+/// Markers (`kmodfarm-boot: ...`) go to the console for people and to
+/// ttyS2 for [`judge`], where no kernel message can break a line; the smoke
+/// output goes to ttyS1.
 fn init_script(order: &[String], symbols: &[String], smoke: bool) -> String {
     let mut s = String::from(
         "#!/bin/busybox sh
@@ -178,18 +180,20 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo 0 > /proc/sys/kernel/kptr_restrict
-echo kmodfarm-boot: start
+stty -F /dev/ttyS2 raw -echo 2>/dev/null
+say() { echo \"kmodfarm-boot: $*\"; echo \"kmodfarm-boot: $*\" > /dev/ttyS2; }
+say start
 ",
     );
     for m in order {
         s.push_str(&format!(
-            "out=$(insmod /modules/{m}.ko 2>&1); rc=$?; echo \"kmodfarm-boot: insmod {m} rc=$rc $out\"\n\
-             [ $rc = 0 ] || {{ echo kmodfarm-boot: tainted $(cat /proc/sys/kernel/tainted); echo kmodfarm-boot: done; poweroff -f; }}\n"
+            "out=$(insmod /modules/{m}.ko 2>&1); rc=$?; say \"insmod {m} rc=$rc $out\"\n\
+             [ $rc = 0 ] || {{ say tainted $(cat /proc/sys/kernel/tainted); say done; poweroff -f; }}\n"
         ));
     }
     for name in symbols {
         s.push_str(&format!(
-            "echo \"kmodfarm-boot: kallsyms {name} $(grep -m1 ' {name}$' /proc/kallsyms | cut -d' ' -f1)\"\n"
+            "say \"kallsyms {name} $(grep -m1 ' {name}$' /proc/kallsyms | cut -d' ' -f1)\"\n"
         ));
     }
     if smoke {
@@ -197,16 +201,14 @@ echo kmodfarm-boot: start
             "stty -F /dev/ttyS1 raw -echo 2>/dev/null\n\
              sh /smoke > /tmp/smoke.out 2>&1; rc=$?\n\
              cat /tmp/smoke.out > /dev/ttyS1\n\
-             echo \"kmodfarm-boot: smoke rc=$rc\"\n",
+             say \"smoke rc=$rc\"\n",
         );
     }
-    s.push_str(
-        "sleep 1\necho kmodfarm-boot: tainted $(cat /proc/sys/kernel/tainted)\necho kmodfarm-boot: done\npoweroff -f\n",
-    );
+    s.push_str("sleep 1\nsay tainted $(cat /proc/sys/kernel/tainted)\nsay done\npoweroff -f\n");
     s
 }
 
-/// The value after `kmodfarm-boot: <what> ` on the console.
+/// The value after `kmodfarm-boot: <what> ` in the markers.
 fn marker<'a>(console: &'a str, what: &str) -> Option<&'a str> {
     let prefix = format!("kmodfarm-boot: {what}");
     console
@@ -318,7 +320,7 @@ pub fn run(spec: &BootTestSpec) -> Result<BootTest> {
     let mut boot = boot_once()?;
     // A kernel that stops before the initramfs runs says nothing about
     // the module (an emulator hiccup on a loaded host): once more.
-    if !boot.timed_out && !boot.console.contains("kmodfarm-boot: start") {
+    if !boot.timed_out && !boot.control.contains("kmodfarm-boot: start") {
         boot = boot_once()?;
     }
     let console = boot.console.as_str();
@@ -341,6 +343,7 @@ pub fn run(spec: &BootTestSpec) -> Result<BootTest> {
         &symbols,
         &expect,
         console,
+        &boot.control,
         &smoke_out,
         boot.timed_out,
         &mut result,
@@ -367,6 +370,7 @@ fn judge(
     symbols: &[String],
     expect: &str,
     console: &str,
+    control: &str,
     smoke_out: &str,
     timed_out: bool,
     result: &mut BootTest,
@@ -379,22 +383,22 @@ fn judge(
             match order
                 .iter()
                 .rev()
-                .find(|m| marker(console, &format!("insmod {m} rc=")).is_none())
+                .find(|m| marker(control, &format!("insmod {m} rc=")).is_none())
             {
-                Some(m) if console.contains("kmodfarm-boot: start") =>
+                Some(m) if control.contains("kmodfarm-boot: start") =>
                     format!(" (insmod {m} never returned)"),
                 _ => String::new(),
             }
         ));
     }
-    if !console.contains("kmodfarm-boot: start") {
+    if !control.contains("kmodfarm-boot: start") {
         return Some(match first_alarm(console) {
             Some(l) => format!("the kernel did not reach the initramfs: {l}"),
             None => "the kernel did not reach the initramfs".into(),
         });
     }
     for m in &order {
-        let Some(said) = marker(console, &format!("insmod {m} rc=")) else {
+        let Some(said) = marker(control, &format!("insmod {m} rc=")) else {
             return Some(format!("the init stopped before insmod {m} returned"));
         };
         let (rc, insmod) = said.split_once(' ').unwrap_or((said, ""));
@@ -415,7 +419,7 @@ fn judge(
     if let Some(alarm) = first_alarm(console) {
         return Some(format!("the kernel reported a problem: {alarm}"));
     }
-    let tainted: u64 = marker(console, "tainted ")
+    let tainted: u64 = marker(control, "tainted ")
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     let bad = bad_taints(tainted);
@@ -425,7 +429,7 @@ fn judge(
         ));
     }
     if spec.test.smoke.is_some() {
-        let rc = marker(console, "smoke rc=").unwrap_or("?");
+        let rc = marker(control, "smoke rc=").unwrap_or("?");
         if rc != "0" {
             return Some(format!(
                 "the smoke check `{}` exited {rc}",
@@ -435,7 +439,7 @@ fn judge(
     }
     let mut want = expect.to_string();
     for name in symbols {
-        let booted = marker(console, &format!("kallsyms {name} "))
+        let booted = marker(control, &format!("kallsyms {name} "))
             .unwrap_or("")
             .to_string();
         if booted.is_empty() || booted.trim_start_matches('0').is_empty() {

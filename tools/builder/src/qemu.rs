@@ -1,6 +1,7 @@
 //! Booting a kernel image with an initramfs in `qemu-system-x86_64`, with
 //! a hard timeout (QEMU is killed when it passes), the console on the first
-//! serial port and an optional data channel on the second.
+//! serial port, a data channel on the second and a control channel (the
+//! init's markers) on the third.
 //!
 //! KVM when it works, TCG otherwise: /dev/kvm can exist and still not run a
 //! guest (nested virtualisation on this kind of host stops in the BIOS), so
@@ -72,6 +73,8 @@ pub struct BootRun {
     pub console: String,
     /// What the guest wrote to ttyS1.
     pub data: Vec<u8>,
+    /// What the guest wrote to ttyS2 (carriage returns removed).
+    pub control: String,
     /// QEMU was killed at the timeout.
     pub timed_out: bool,
     pub duration: Duration,
@@ -88,6 +91,7 @@ pub fn boot(spec: &BootSpec) -> Result<BootRun> {
         .map_err(BuildError::io(std::env::temp_dir()))?;
     let console = dir.path().join("console");
     let data = dir.path().join("data");
+    let control = dir.path().join("control");
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args(["-accel", spec.accel.as_str()])
         .args(["-m", &spec.memory_mb.to_string(), "-smp", "1"])
@@ -96,6 +100,8 @@ pub fn boot(spec: &BootSpec) -> Result<BootRun> {
         .arg(format!("file:{}", console.display()))
         .arg("-serial")
         .arg(format!("file:{}", data.display()))
+        .arg("-serial")
+        .arg(format!("file:{}", control.display()))
         .arg("-kernel")
         .arg(spec.kernel)
         .arg("-initrd")
@@ -152,6 +158,8 @@ pub fn boot(spec: &BootSpec) -> Result<BootRun> {
     Ok(BootRun {
         console: console_text,
         data: std::fs::read(&data).unwrap_or_default(),
+        control: String::from_utf8_lossy(&std::fs::read(&control).unwrap_or_default())
+            .replace('\r', ""),
         timed_out,
         duration,
     })
