@@ -43,7 +43,7 @@ for k in $kernels; do rm -rf "$cache/symbols/${k#*:}-"*; done
 fresh_module system-map
 # shellcheck disable=SC2086 # one word per argument
 "$bin" -m "$work/module/kmodfarm.toml" build --runtime bwrap --jobs 2 $kernel_args \
-    --out "$work/out-map" >/dev/null
+    --out "$work/out-map" >/dev/null 2>&1
 echo "System.map from a QEMU boot (kmodfarm's own record of the boot):"
 for k in $kernels; do
     sed -n 's/.*"origin": "\(.*\)",/  \1/p' "$cache/symbols/${k#*:}-"*/symbols.json
@@ -54,12 +54,12 @@ fresh_module
 t0=$(now)
 # shellcheck disable=SC2086
 "$bin" -m "$work/module/kmodfarm.toml" build --runtime bwrap --jobs 2 $kernel_args \
-    --out "$work/out-plain" >/dev/null
+    --out "$work/out-plain" >/dev/null 2>&1
 t1=$(now)
 fresh_module
 # shellcheck disable=SC2086
 "$bin" -m "$work/module/kmodfarm.toml" build --runtime bwrap --jobs 2 $kernel_args \
-    --boot-test --out "$work/out-boot" >/dev/null
+    --boot-test --out "$work/out-boot" >/dev/null 2>&1
 t2=$(now)
 echo "boot test per kernel:"
 python3 -c 'import json,sys
