@@ -214,7 +214,8 @@ pub struct SymbolStore {
     cache: PathBuf,
 }
 
-/// The /init of the kallsyms boot: symbols out on ttyS1, then power off.
+/// The /init of the kallsyms boot: symbols out on ttyS1, the end marker on
+/// ttyS2 (where no kernel message can break it), then power off.
 const KALLSYMS_INIT: &str = "#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -222,7 +223,7 @@ mount -t devtmpfs devtmpfs /dev
 echo 0 > /proc/sys/kernel/kptr_restrict
 stty -F /dev/ttyS1 raw -echo 2>/dev/null
 cat /proc/kallsyms > /dev/ttyS1
-echo kmodfarm-kallsyms: done
+echo kmodfarm-kallsyms: done > /dev/ttyS2
 poweroff -f
 ";
 
@@ -350,7 +351,7 @@ impl SymbolStore {
             timeout,
             accel,
         })?;
-        if run.timed_out || !run.console.contains("kmodfarm-kallsyms: done") {
+        if run.timed_out || !run.control.contains("kmodfarm-kallsyms: done") {
             return Err(BuildError::Other(format!(
                 "{}: booting it for /proc/kallsyms {}:\n{}",
                 image.kernel,
