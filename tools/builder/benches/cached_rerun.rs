@@ -93,6 +93,7 @@ fn main() {
             cache_key: key.clone(),
             duration_ms: 30_000,
             log: Some(format!("debian-12/amd64/{kernel}/build.log")),
+            boot_test: None,
         };
         std::fs::write(
             entry.join("records.json"),

@@ -44,6 +44,12 @@ pub enum BuildError {
         first: PathBuf,
         second: PathBuf,
     },
+    #[error("System.map {} refused for {kernel}: {why}", map.display())]
+    SystemMapMismatch {
+        map: PathBuf,
+        kernel: String,
+        why: String,
+    },
     #[error("{0}")]
     Other(String),
 }

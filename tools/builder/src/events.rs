@@ -19,6 +19,14 @@ pub enum Event<'a> {
     FetchingHeaders {
         key: &'a str,
     },
+    /// A kernel's System.map is being found or made (a QEMU boot on Debian).
+    SystemMap {
+        key: &'a str,
+    },
+    /// A built kernel is being boot-tested under QEMU.
+    BootTesting {
+        key: &'a str,
+    },
     /// A kernel's compile started.
     Started {
         key: &'a str,

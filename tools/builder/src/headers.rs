@@ -154,7 +154,7 @@ impl HeaderStore {
         })
     }
 
-    fn apt_binds(apt_dir: &Path) -> Result<Vec<Bind>> {
+    pub(crate) fn apt_binds(apt_dir: &Path) -> Result<Vec<Bind>> {
         let lists = apt_dir.join("lists");
         let cache = apt_dir.join("cache");
         for dir in [lists.join("partial"), cache.join("archives/partial")] {

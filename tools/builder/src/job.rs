@@ -19,6 +19,24 @@ use crate::headers::{tail, HeaderLayer};
 use crate::image::RootInfo;
 use crate::plan::{CacheInputs, Job, Skip};
 use crate::runtime::{Bind, RunSpec, Runtime, GUEST_KEYS, GUEST_OUT, GUEST_SRC};
+use crate::symbols::KernelSymbols;
+
+/// The rendered PRE_BUILD wrapper, written beside the build copy.
+const PREBUILD: &str = "kmodfarm-prebuild";
+
+/// `kmodfarm-prebuild` as `kmodfarm render` writes it for `manifest`.
+fn rendered_prebuild(manifest: &Manifest) -> Result<String> {
+    let files = kmodfarm_render::render(manifest, &kmodfarm_render::RenderOptions::default())
+        .map_err(|e| BuildError::Other(format!("rendering {PREBUILD}: {e}")))?;
+    files
+        .into_iter()
+        .find(|f| f.name == PREBUILD)
+        .map(|f| f.contents)
+        .ok_or_else(|| BuildError::Other(format!("the templates render no {PREBUILD}")))
+}
+
+/// Where a build sees the kernel's System.map: where DKMS modules look.
+const GUEST_BOOT: &str = "/boot";
 
 /// Lines of a failed build's log kept in its record.
 const LOG_TAIL: usize = 25;
@@ -64,6 +82,7 @@ fn record(shared: &Shared, job: &Job, module: &str, outcome: BuildOutcome) -> Bu
         cache_key: String::new(),
         duration_ms: 0,
         log: None,
+        boot_test: None,
     }
 }
 
@@ -89,6 +108,7 @@ pub fn skipped(manifest: &Manifest, skip: &Skip) -> Vec<BuildRecord> {
             cache_key: String::new(),
             duration_ms: 0,
             log: None,
+            boot_test: None,
         })
         .collect()
 }
@@ -113,19 +133,32 @@ pub fn failed(shared: &Shared, job: &Job, reason: &str, started: Instant) -> Vec
         .collect()
 }
 
-/// Builds (or finds cached) `job` in `root` over `headers`.
+/// Builds (or finds cached) `job` in `root` over `headers`, with the
+/// kernel's checked System.map when the manifest needs one.
 pub fn run(
     shared: &Shared,
     job: &Job,
     root: &RootInfo,
     headers: &HeaderLayer,
+    symbols: Option<&KernelSymbols>,
     started: Instant,
 ) -> Vec<BuildRecord> {
+    // The map is an input like the headers: another map, another product.
+    let mut inputs = headers.packages.clone();
+    if let Some(s) = symbols {
+        inputs.push(format!("system-map={}", s.sha256));
+        // The wrapper that checks the map runs in the build too.
+        let prebuild = rendered_prebuild(shared.manifest).unwrap_or_default();
+        inputs.push(format!(
+            "prebuild={}",
+            hex::encode(Sha256::digest(prebuild))
+        ));
+    }
     let key = CacheInputs {
         source_digest: shared.source_digest,
         manifest_build: shared.manifest_build.clone(),
         kernel: job.entry.kernel_release.as_str(),
-        header_packages: &headers.packages,
+        header_packages: &inputs,
         root_id: &root.id,
     }
     .key();
@@ -141,7 +174,7 @@ pub fn run(
     if let Some(records) = from_cache(shared, job, &key, &out_dir) {
         return finish(records);
     }
-    match build(shared, job, root, headers, &key) {
+    match build(shared, job, root, headers, symbols, &key) {
         Ok(records) => {
             let records = finish(records);
             match install(&cache_entry(shared, &key), &records, &out_dir) {
@@ -276,13 +309,16 @@ fn build(
     job: &Job,
     root: &RootInfo,
     headers: &HeaderLayer,
+    symbols: Option<&KernelSymbols>,
     key: &str,
 ) -> std::result::Result<Vec<BuildRecord>, Failure> {
     let manifest = shared.manifest;
-    if manifest.build.needs(KernelInput::SystemMap) {
+    if manifest.build.needs(KernelInput::SystemMap) && symbols.is_none() {
         return Err(Failure {
-            reason: "the manifest needs a System.map, which prebuilt builds cannot supply yet"
-                .into(),
+            reason: format!(
+                "the manifest needs a System.map and none was found for {}",
+                job.entry.kernel_release
+            ),
             log: String::new(),
         });
     }
@@ -337,6 +373,36 @@ fn build(
         ),
         ("SIGN_HASH".to_string(), String::new()),
     ];
+    if let Some(symbols) = symbols {
+        // The checks run by the rendered kmodfarm-prebuild, exactly as DKMS
+        // runs it on a target host: one rule for "is this System.map
+        // real", whichever route builds the module.
+        let prebuild = rendered_prebuild(manifest)?;
+        let path = out.join(PREBUILD);
+        std::fs::write(&path, prebuild).map_err(BuildError::io(&path))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .map_err(BuildError::io(&path))?;
+        env.retain(|(k, _)| k != "PRE_BUILD");
+        env.push((
+            "PRE_BUILD".into(),
+            format!("../{PREBUILD} {}", job.entry.kernel_release),
+        ));
+        let dir = symbols.path.parent().expect("maps live in a directory");
+        let boot_bind = Bind {
+            host: dir.to_path_buf(),
+            guest: GUEST_BOOT.into(),
+            writable: false,
+        };
+        let map = format!(
+            "{}/System.map-{}",
+            runtime.guest_path(&boot_bind),
+            job.entry.kernel_release
+        );
+        env.push(("KMODFARM_SYSTEM_MAP".into(), map.clone()));
+        env.push(("SYSTEM_MAP".into(), map));
+        binds.push(boot_bind);
+    }
     if let Some(signing) = &manifest.signing {
         let keys = work.path().join("keys");
         std::fs::create_dir_all(&keys).map_err(BuildError::io(&keys))?;
@@ -492,6 +558,9 @@ fn build(
     std::fs::write(&log_path, &log).map_err(BuildError::io(&log_path))?;
     for r in &mut records {
         r.log = Some(format!("{}/build.log", job.entry.key()));
+        if let Some(s) = symbols {
+            r.symbol_source = s.source;
+        }
         r.cache_key = key.to_string();
         r.compiler = Some(root.compiler.clone());
     }

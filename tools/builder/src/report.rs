@@ -46,7 +46,18 @@ pub fn rows(records: &[BuildRecord]) -> Vec<Row> {
             let (size, note) = match &r.outcome {
                 BuildOutcome::Built { artifact } | BuildOutcome::Cached { artifact } => (
                     format!("{:.1} KiB", artifact.size as f64 / 1024.0),
-                    String::new(),
+                    match &r.boot_test {
+                        Some(b) if b.passed => format!(
+                            "boot test passed ({:.1}s, {})",
+                            b.duration_ms as f64 / 1000.0,
+                            b.accel
+                        ),
+                        Some(b) => format!(
+                            "boot test FAILED (kept by --keep-going): {}",
+                            note(&b.reason)
+                        ),
+                        None => String::new(),
+                    },
                 ),
                 BuildOutcome::Failed { reason, .. } | BuildOutcome::Skipped { reason } => {
                     ("-".into(), note(reason))
@@ -111,12 +122,20 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// JUnit XML: one `<testsuite>` named `suite`, a `<testcase>` per record.
+/// JUnit XML: one `<testsuite>` named `suite`, a `<testcase>` per record,
+/// and one more per boot test (`<kernel> <module> boot-test`, its console
+/// tail in the failure).
 pub fn junit(suite: &str, records: &[BuildRecord]) -> String {
+    let boots: Vec<&BuildRecord> = records.iter().filter(|r| r.boot_test.is_some()).collect();
+    let boot_failures = boots
+        .iter()
+        .filter(|r| r.boot_test.as_ref().is_some_and(|b| !b.passed))
+        .count();
     let failures = records
         .iter()
         .filter(|r| matches!(r.outcome, BuildOutcome::Failed { .. }))
-        .count();
+        .count()
+        + boot_failures;
     let skipped = records
         .iter()
         .filter(|r| matches!(r.outcome, BuildOutcome::Skipped { .. }))
@@ -126,7 +145,7 @@ pub fn junit(suite: &str, records: &[BuildRecord]) -> String {
     xml.push_str(&format!(
         "<testsuites>\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">\n",
         escape(suite),
-        records.len()
+        records.len() + boots.len()
     ));
     for r in records {
         let name = format!("{} {}", r.kernel_release, r.module);
@@ -145,6 +164,24 @@ pub fn junit(suite: &str, records: &[BuildRecord]) -> String {
                 escape(reason.lines().next().unwrap_or("")),
                 escape(&log_tail.join("\n"))
             )),
+        }
+    }
+    for r in boots {
+        let boot = r.boot_test.as_ref().expect("filtered");
+        let head = format!(
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            escape(&format!("{}.{}", r.distro, r.arch)),
+            escape(&format!("{} {} boot-test", r.kernel_release, r.module)),
+            boot.duration_ms as f64 / 1000.0
+        );
+        if boot.passed {
+            xml.push_str(&format!("{head}/>\n"));
+        } else {
+            xml.push_str(&format!(
+                "{head}>\n      <failure message=\"{}\" type=\"boot-test\">{}</failure>\n    </testcase>\n",
+                escape(&boot.reason),
+                escape(&boot.console_tail.join("\n"))
+            ));
         }
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
@@ -173,6 +210,7 @@ mod tests {
             cache_key: String::new(),
             duration_ms: 1500,
             log: None,
+            boot_test: None,
         }
     }
 

@@ -48,6 +48,8 @@ enum Command {
     Image(cmd::image::Args),
     /// Build the module for every kernel of the matrix, in parallel containers.
     Build(cmd::build::Args),
+    /// Boot each kernel of a build's output under QEMU with its module loaded, and check it.
+    BootTest(cmd::boot_test::Args),
     /// Print the build matrix as a CI job matrix or a Kubernetes Indexed Job.
     Matrix(cmd::matrix::Args),
     /// Combine the outputs of sharded builds into one.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Kernels(args) => cmd::kernels::run(&ctx, args),
         Command::Image(args) => cmd::image::run(&ctx, args),
         Command::Build(args) => cmd::build::run(&ctx, args),
+        Command::BootTest(args) => cmd::boot_test::run(&ctx, args),
         Command::Matrix(args) => cmd::matrix::run(&ctx, args),
         Command::Merge(args) => cmd::merge::run(&ctx, args),
         Command::Render(args) => cmd::render::run(&ctx, args),

@@ -22,5 +22,5 @@ mod source_pos;
 
 pub use distro::{Distro, DistroSet, PackageFamily};
 pub use kernel::{KernelRange, KernelRelease, VersionBound};
-pub use manifest::{Compression, KernelInput, Manifest, ModuleSpec};
+pub use manifest::{Compression, KernelInput, Manifest, ModuleSpec, TestSpec};
 pub use source_pos::SourcePos;

@@ -41,6 +41,8 @@ pub struct Manifest {
     pub distros: Vec<String>,
     pub boot: BootSpec,
     pub signing: Option<Signing>,
+    /// What the boot test runs after loading the modules (`[test]`).
+    pub test: TestSpec,
     distro_positions: Vec<SourcePos>,
 }
 
@@ -155,6 +157,26 @@ pub struct BootSpec {
     pub options: BTreeMap<String, String>,
 }
 
+/// `[test]`: the boot test's smoke check. After the modules load in the
+/// booted kernel, `smoke` runs in busybox sh; its output must contain
+/// `expect` (every line of it, when several).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// A busybox sh command, e.g. `cat /dev/kmfdemo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<String>,
+    /// Text the smoke command's output must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// Seconds one boot may take before QEMU is killed (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// Longest boot timeout accepted: a boot test is minutes at most.
+pub const MAX_BOOT_TIMEOUT: u64 = 3600;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Signing {
@@ -187,6 +209,7 @@ struct RawManifest {
     targets: RawTargets,
     boot: Option<Spanned<BootSpec>>,
     signing: Option<Signing>,
+    test: Option<Spanned<TestSpec>>,
 }
 
 #[derive(Deserialize)]
@@ -448,6 +471,31 @@ impl Manifest {
             }
         }
 
+        let test_span = raw.test.as_ref().map_or(0..0, |t| t.span());
+        let test = raw
+            .test
+            .as_ref()
+            .map(|t| t.get_ref().clone())
+            .unwrap_or_default();
+        if let Some(smoke) = &test.smoke {
+            if smoke.trim().is_empty() {
+                return c.err(test_span, "[test] smoke is empty: name a command, e.g. \"cat /dev/mydevice\", or remove the key");
+            }
+        }
+        if let Some(expect) = &test.expect {
+            if test.smoke.is_none() {
+                return c.err(test_span, "[test] expect needs a smoke command whose output it checks: add smoke = \"...\"");
+            }
+            if expect.trim().is_empty() {
+                return c.err(test_span, "[test] expect is empty, so it checks nothing: write the text the smoke command must print, or remove the key");
+            }
+        }
+        if let Some(timeout) = test.timeout {
+            if timeout == 0 || timeout > MAX_BOOT_TIMEOUT {
+                return c.err(test_span, format!("[test] timeout = {timeout}: give the seconds one boot may take, 1 to {MAX_BOOT_TIMEOUT}"));
+            }
+        }
+
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -480,6 +528,7 @@ impl Manifest {
                 .collect(),
             boot,
             signing: raw.signing,
+            test,
         })
     }
 
@@ -519,6 +568,11 @@ impl Manifest {
             boot: &'a BootSpec,
             #[serde(skip_serializing_if = "Option::is_none")]
             signing: &'a Option<Signing>,
+            #[serde(skip_serializing_if = "is_default_test")]
+            test: &'a TestSpec,
+        }
+        fn is_default_test(t: &&TestSpec) -> bool {
+            **t == TestSpec::default()
         }
         let mut kernels = BTreeMap::new();
         if let Some(min) = &self.kernels.min {
@@ -540,6 +594,7 @@ impl Manifest {
             targets,
             boot: &self.boot,
             signing: &self.signing,
+            test: &self.test,
         };
         toml::to_string_pretty(&out).expect("a manifest always serializes")
     }

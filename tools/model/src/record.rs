@@ -58,6 +58,8 @@ pub enum SymbolSource {
     SystemMap,
     /// /proc/kallsyms of the kernel booted in QEMU (nokaslr, kptr_restrict=0).
     BootedKallsyms,
+    /// A map the user supplied (`--system-map`), checked against the image.
+    Supplied,
     /// The manifest does not need symbols.
     NotNeeded,
 }
@@ -93,6 +95,38 @@ pub struct BuildRecord {
     pub duration_ms: u64,
     /// Relative path of the full build log.
     pub log: Option<String>,
+    /// The boot test of this module in its own kernel, when one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_test: Option<BootTest>,
+}
+
+/// One boot of a kernel under QEMU with the built module loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BootTest {
+    pub passed: bool,
+    /// Why it failed, in one line (empty when it passed).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub duration_ms: u64,
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// What the symbol check found, for a module built with a System.map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<SymbolCheck>,
+    /// The last lines of the serial console, on failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub console_tail: Vec<String>,
+}
+
+/// A symbol address the module recorded at build time, against the booted
+/// kernel's /proc/kallsyms (booted with nokaslr, so they must be equal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SymbolCheck {
+    pub name: String,
+    /// From the System.map the build used.
+    pub map_address: String,
+    /// From /proc/kallsyms in the booted kernel.
+    pub booted_address: String,
 }
 
 /// One published prebuilt module: what the installer looks up by

@@ -320,3 +320,35 @@ fn a_user_distro_dir_adds_and_checks_names() {
     let err = DistroSet::with_dir(dir.path()).unwrap_err().to_string();
     assert!(err.contains("broken.toml:4:"), "{err}");
 }
+
+#[test]
+fn the_boot_test_section_reads_and_refuses_what_checks_nothing() {
+    let with = |test: &str| format!("{GOOD}\n[test]\n{test}\n");
+    let m = parse(&with(
+        "smoke = \"cat /dev/snapper\"\nexpect = \"snapper 2.4.1\"\ntimeout = 60",
+    ))
+    .unwrap();
+    assert_eq!(m.test.smoke.as_deref(), Some("cat /dev/snapper"));
+    assert_eq!(m.test.expect.as_deref(), Some("snapper 2.4.1"));
+    assert_eq!(m.test.timeout, Some(60));
+    // It survives `init`'s rendering back to TOML.
+    assert_eq!(parse(&m.to_toml()).unwrap().test, m.test);
+    let test_line = GOOD.lines().count() + 2;
+    refused(&with("expect = \"x\""), test_line, "needs a smoke command");
+    refused(&with("smoke = \"  \""), test_line, "smoke is empty");
+    refused(
+        &with("smoke = \"true\"\nexpect = \"\""),
+        test_line,
+        "expect is empty",
+    );
+    refused(
+        &with("smoke = \"true\"\ntimeout = 0"),
+        test_line,
+        "timeout = 0",
+    );
+    refused(
+        &with("smoke = \"true\"\nretries = 3"),
+        test_line + 2,
+        "unknown field `retries`",
+    );
+}

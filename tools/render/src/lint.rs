@@ -69,10 +69,36 @@ impl Findings {
     }
 }
 
+/// The `[test]` section: what the boot test will and will not check.
+fn lint_boot_test(manifest: &Manifest, f: &mut Findings) {
+    let at = manifest.path.display().to_string();
+    let test = &manifest.test;
+    match (&test.smoke, &test.expect) {
+        // No smoke check: the boot test still loads the modules and scans
+        // the console, which is worth having on its own.
+        (None, _) => {}
+        (Some(_), None) => f.warning(
+            at,
+            "[test] smoke has no expect: only its exit status is checked; add the text its output must contain",
+        ),
+        (Some(_), Some(expect)) => {
+            if expect.contains("{kallsyms:")
+                && !manifest.build.needs(kmodfarm_model::KernelInput::SystemMap)
+            {
+                f.warning(
+                    at,
+                    "[test] expect compares a {kallsyms:…} address, but [build] needs has no \"system-map\": builds get no real System.map, so the module cannot have recorded one",
+                );
+            }
+        }
+    }
+}
+
 /// Lints what `kmodfarm render` would produce for `manifest`.
 pub fn lint(manifest: &Manifest, opts: &RenderOptions) -> Vec<Finding> {
     let mut f = Findings(Vec::new());
     lint_source_tree(manifest, &mut f);
+    lint_boot_test(manifest, &mut f);
     match templates::sources(opts.templates_dir.as_deref()) {
         Err(e) => f.render_error(&e),
         Ok(sources) => {

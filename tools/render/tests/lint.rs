@@ -239,3 +239,36 @@ fn a_range_disagreement_between_regex_and_min_max_is_caught() {
         "{e:#?}"
     );
 }
+
+#[test]
+fn the_boot_test_section_is_linted_for_what_it_will_not_check() {
+    let example = common::example_manifest();
+    assert!(lint(&example, &RenderOptions::default()).is_empty());
+    let warnings = |m: &kmodfarm_model::Manifest| -> Vec<String> {
+        lint(m, &RenderOptions::default())
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .map(ToString::to_string)
+            .collect()
+    };
+    let mut no_expect = example.clone();
+    no_expect.test.expect = None;
+    let found = warnings(&no_expect);
+    assert!(
+        found.len() == 1 && found[0].contains("only its exit status is checked"),
+        "{found:#?}"
+    );
+    // An address check without a System.map can never hold.
+    let mut address = example.clone();
+    address.test.expect = Some("symbol=0x{kallsyms:linux_banner} ".into());
+    let found = warnings(&address);
+    assert!(
+        found.len() == 1 && found[0].contains("needs has no \"system-map\""),
+        "{found:#?}"
+    );
+    address
+        .build
+        .needs
+        .push(kmodfarm_model::KernelInput::SystemMap);
+    assert!(warnings(&address).is_empty());
+}

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kmodfarm_builder::events::Event;
+use kmodfarm_builder::guests::{BootOptions, GuestOptions, PlaceholderMaps};
 use kmodfarm_builder::plan::{self, Shard};
+use kmodfarm_builder::qemu::AccelChoice;
 use kmodfarm_builder::runtime::{self, RuntimeKind};
 use kmodfarm_builder::schedule::{self, Options};
 use kmodfarm_builder::{cache_dir, report};
@@ -70,6 +72,69 @@ pub struct Args {
     /// Exit 0 even when kernels failed (the reports still say so).
     #[arg(long)]
     exit_zero_on_failure: bool,
+    #[command(flatten)]
+    guests: GuestArgs,
+    /// Boot each built kernel under QEMU with the module loaded, run the manifest's [test] smoke check, scan the console.
+    #[arg(long)]
+    boot_test: bool,
+}
+
+/// QEMU guests: System.map boots and boot tests (shared with `kmodfarm boot-test`).
+#[derive(clap::Args)]
+pub struct GuestArgs {
+    /// QEMU accelerator [default: auto: KVM when a probe boot works, else TCG].
+    #[arg(long, value_name = "auto|kvm|tcg", default_value = "auto")]
+    accel: AccelChoice,
+    /// Seconds one boot test may take before QEMU is killed [default: the manifest's [test] timeout, else 120].
+    #[arg(long, value_name = "SECONDS")]
+    boot_timeout: Option<u64>,
+    /// A failed boot test is reported but does not fail the kernel (its module stays in the output).
+    #[arg(long)]
+    keep_going: bool,
+    /// The System.map to use for one kernel, checked against its image (repeatable).
+    #[arg(long = "system-map", value_name = "DISTRO:RELEASE=FILE")]
+    system_maps: Vec<String>,
+    /// Where a Debian kernel's real System.map comes from: `boot` its image in QEMU and read /proc/kallsyms, or the `dbg` package (about 1 GB).
+    #[arg(long, value_name = "boot|dbg", default_value = "boot")]
+    system_map_from: String,
+}
+
+impl GuestArgs {
+    pub fn keep_going(&self) -> bool {
+        self.keep_going
+    }
+
+    /// The builder's guest options; `boot` says whether to boot-test.
+    pub fn options(&self, set: &kmodfarm_model::DistroSet, boot: bool) -> Result<GuestOptions> {
+        let placeholder_maps = match self.system_map_from.as_str() {
+            "boot" => PlaceholderMaps::Boot,
+            "dbg" => PlaceholderMaps::DebugPackage,
+            other => {
+                return Err(format!("--system-map-from {other}: use boot or dbg").into());
+            }
+        };
+        let mut supplied_maps = std::collections::BTreeMap::new();
+        for arg in &self.system_maps {
+            let (kernel, file) = arg
+                .split_once('=')
+                .ok_or_else(|| format!("--system-map {arg}: write DISTRO:RELEASE=FILE"))?;
+            let entry = plan::entries_from_kernels(set, None, &[kernel.to_string()])?.remove(0);
+            let file = PathBuf::from(file);
+            if !file.is_file() {
+                return Err(format!("--system-map {arg}: {} is not a file", file.display()).into());
+            }
+            supplied_maps.insert(entry.key(), file);
+        }
+        Ok(GuestOptions {
+            accel: self.accel,
+            boot: boot.then(|| BootOptions {
+                timeout: self.boot_timeout.map(std::time::Duration::from_secs),
+                keep_going: self.keep_going,
+            }),
+            placeholder_maps,
+            supplied_maps,
+        })
+    }
 }
 
 impl MatrixArgs {
@@ -191,6 +256,10 @@ pub fn run(ctx: &Context, args: Args) -> Result {
                 making: false,
             } => format!("{distro}: root {root_id}"),
             Event::FetchingHeaders { key } => format!("{key}: fetching headers"),
+            Event::SystemMap { key } => {
+                format!("{key}: System.map (cached, from a package, or a QEMU boot)")
+            }
+            Event::BootTesting { key } => format!("{key}: boot test"),
             Event::Started { key } => format!("{key}: building"),
             Event::Finished { record } => {
                 if let Some(bar) = &bar {
@@ -235,6 +304,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         out: args.out.clone(),
         mirror: args.mirror.clone(),
         apt_sources: args.apt_sources.clone(),
+        guests: args.guests.options(&set, args.boot_test)?,
     };
     let records = schedule::execute(&plan, &manifest, &set, &options, &events)?;
     if let Some(bar) = bar {

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use kmodfarm_model::{DistroSet, Manifest};
 
+pub mod boot_test;
 pub mod build;
 pub mod image;
 pub mod init;
