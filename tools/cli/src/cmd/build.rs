@@ -54,7 +54,7 @@ pub struct Args {
     /// Archive root for roots that must be made [default: this host's apt sources].
     #[arg(long, value_name = "URL")]
     mirror: Option<String>,
-    /// Directory of the host's deb822 apt sources.
+    /// The host's apt sources: /etc/apt, or a directory of deb822 .sources and one-line .list files.
     #[arg(long, value_name = "DIR", default_value = "/etc/apt/sources.list.d")]
     apt_sources: PathBuf,
     /// Print the plan (jobs and skips) and build nothing.

@@ -28,7 +28,7 @@ struct BuildArgs {
     /// Archive root for every suite [default: this host's apt sources, rewritten].
     #[arg(long, value_name = "URL")]
     mirror: Option<String>,
-    /// Directory of the host's deb822 apt sources.
+    /// The host's apt sources: /etc/apt, or a directory of deb822 .sources and one-line .list files.
     #[arg(long, value_name = "DIR", default_value = "/etc/apt/sources.list.d")]
     apt_sources: PathBuf,
     /// Cache directory [default: $KMODFARM_CACHE or ~/.cache/kmodfarm].
