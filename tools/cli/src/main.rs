@@ -52,6 +52,8 @@ enum Command {
     Matrix(cmd::matrix::Args),
     /// Combine the outputs of sharded builds into one.
     Merge(cmd::merge::Args),
+    /// Make an OpenPGP key pair to sign the repository with.
+    Keygen(cmd::keygen::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
         Command::Render(args) => cmd::render::run(&ctx, args),
         Command::Lint(args) => cmd::lint::run(&ctx, args),
         Command::Package(args) => cmd::package::run(&ctx, args),
+        Command::Keygen(args) => cmd::keygen::run(&ctx, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

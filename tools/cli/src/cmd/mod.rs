@@ -6,6 +6,7 @@ pub mod build;
 pub mod image;
 pub mod init;
 pub mod kernels;
+pub mod keygen;
 pub mod lint;
 pub mod matrix;
 pub mod merge;
