@@ -54,6 +54,8 @@ enum Command {
     Merge(cmd::merge::Args),
     /// Make an OpenPGP key pair to sign the repository with.
     Keygen(cmd::keygen::Args),
+    /// Publish packages and builds as a signed apt repository with the prebuilt index.
+    Publish(cmd::publish::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => cmd::lint::run(&ctx, args),
         Command::Package(args) => cmd::package::run(&ctx, args),
         Command::Keygen(args) => cmd::keygen::run(&ctx, args),
+        Command::Publish(args) => cmd::publish::run(&ctx, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

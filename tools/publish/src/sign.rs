@@ -265,10 +265,9 @@ impl SigningKey {
 
     /// A detached signature over `data`, binary.
     pub fn detached(&self, data: &[u8], when: u64) -> Result<Vec<u8>> {
-        Ok(self
-            .detached_signature(data, when)?
+        self.detached_signature(data, when)?
             .to_bytes()
-            .map_err(|e| self.sign_err(e))?)
+            .map_err(|e| self.sign_err(e))
     }
 
     /// A detached signature over `data`, ASCII-armored (apt's `Release.gpg`,

@@ -11,6 +11,7 @@ pub mod lint;
 pub mod matrix;
 pub mod merge;
 pub mod package;
+pub mod publish;
 pub mod render;
 
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
