@@ -34,6 +34,7 @@ mod process;
 mod qemu;
 mod root;
 mod sandbox;
+mod static_server;
 
 pub use apt_index::{newest_headers, AptIndex};
 pub use apt_sources::{apt_sources, AptSource, AptSources};
@@ -45,3 +46,4 @@ pub use process::Output;
 pub use qemu::BootImage;
 pub use root::{DebianRoot, PreparedRoot};
 pub use sandbox::{Bind, Sandbox, SandboxBackend};
+pub use static_server::StaticServer;
