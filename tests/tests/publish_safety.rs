@@ -406,7 +406,8 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
     // Enough packages that the publish takes a while to kill it in: the
     // -dkms package of 1.0.1 and 120 prebuilt packages (stand-in module
     // files: apt never looks inside them).
-    let fake_ko = f.path("fake.ko.zst");
+    std::fs::create_dir_all(f.path("fake")).unwrap();
+    let fake_ko = f.path("fake/kmfdemo.ko.zst");
     std::fs::write(&fake_ko, vec![0x5a; 64 * 1024]).unwrap();
     let next_module = module_for_bookworm("1.0.1");
     for i in 0..120 {
