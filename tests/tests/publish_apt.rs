@@ -18,7 +18,9 @@ use std::process::Command;
 use kmodfarm_model::manifest::Compression;
 use kmodfarm_model::record::{Artifact, BuildOutcome, BuildRecord, SymbolSource, SCHEMA_VERSION};
 use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::{fixtures, kmodfarm, kmodfarm_package, module_dir, PreparedRoot, Sandbox, StaticServer};
+use kmodfarm_tests::{
+    fixtures, kmodfarm, kmodfarm_package, module_dir, PreparedRoot, Sandbox, StaticServer,
+};
 use sha2::{Digest, Sha256};
 
 const KEYRING: &str = "/etc/apt/keyrings/kmfdemo.gpg";
@@ -116,7 +118,9 @@ impl AptClient<'_> {
 fn build_output_from_dkms(sandbox: &Sandbox, distro: &str, kernel: &KernelRelease, dir: &Path) {
     let kdir = dir.join(distro).join("amd64").join(kernel.as_str());
     std::fs::create_dir_all(&kdir).unwrap();
-    let found = sandbox.sh_ok(&format!("ls /lib/modules/{kernel}/updates/dkms/kmfdemo.ko*"));
+    let found = sandbox.sh_ok(&format!(
+        "ls /lib/modules/{kernel}/updates/dkms/kmfdemo.ko*"
+    ));
     let guest = found.stdout.trim().to_string();
     let b64 = sandbox.run_ok(&["base64", "-w0", &guest]);
     let packed = kdir.join("packed");
@@ -182,27 +186,53 @@ fn build_output_from_dkms(sandbox: &Sandbox, distro: &str, kernel: &KernelReleas
 }
 
 /// The whole user path on one Debian root.
-fn installs_from_the_served_repository(root: &PreparedRoot, distro: &str, codename: &str, kernel: &KernelRelease) {
+fn installs_from_the_served_repository(
+    root: &PreparedRoot,
+    distro: &str,
+    codename: &str,
+    kernel: &KernelRelease,
+) {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let key = keygen(&w.join("key"));
     let dkms = kmodfarm_package(&manifest(), "deb", &w.join("packages"), &[]);
     assert_eq!(dkms.len(), 1, "{dkms:?}");
     let repo = w.join("repo");
-    publish(&repo, &key, &["--packages", &w.join("packages").display().to_string(), "--valid-for", "7d"], &[]);
+    publish(
+        &repo,
+        &key,
+        &[
+            "--packages",
+            &w.join("packages").display().to_string(),
+            "--valid-for",
+            "7d",
+        ],
+        &[],
+    );
 
     let server = StaticServer::start(w).expect("a static server on 127.0.0.1");
     let sandbox = Sandbox::new(root).expect("a sandbox");
     let apt = AptClient::new(&sandbox, &repo.join("keys/kmfdemo.gpg"));
     apt.source(&server.url("repo/deb"), codename);
     let said = apt.update_all();
-    assert!(!said.contains("W: ") && !said.contains("E: "), "apt-get update complained:\n{said}");
+    assert!(
+        !said.contains("W: ") && !said.contains("E: "),
+        "apt-get update complained:\n{said}"
+    );
     let said = apt.install("kmfdemo-dkms");
-    let status = sandbox.run_ok(&["dpkg-query", "-W", "-f", "${Status} ${Version}", "kmfdemo-dkms"]);
+    let status = sandbox.run_ok(&[
+        "dpkg-query",
+        "-W",
+        "-f",
+        "${Status} ${Version}",
+        "kmfdemo-dkms",
+    ]);
     assert_eq!(status.stdout, "install ok installed 1.0.0-1", "{said}");
     let dkms_status = sandbox.run_ok(&["dkms", "status", "-m", "kmfdemo"]);
     assert!(
-        dkms_status.stdout.contains(&format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")),
+        dkms_status
+            .stdout
+            .contains(&format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")),
         "DKMS did not build for {kernel}:\n{dkms_status}\n{said}"
     );
 
@@ -219,7 +249,12 @@ fn installs_from_the_served_repository(root: &PreparedRoot, distro: &str, codena
         &manifest(),
         "deb",
         &w.join("prebuilt-out"),
-        &["--distro", distro, "--prebuilt", &builds.display().to_string()],
+        &[
+            "--distro",
+            distro,
+            "--prebuilt",
+            &builds.display().to_string(),
+        ],
     );
     let name = format!("kmfdemo-modules-{kernel}");
     let prebuilt = written
@@ -227,7 +262,11 @@ fn installs_from_the_served_repository(root: &PreparedRoot, distro: &str, codena
         .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&name))
         .unwrap_or_else(|| panic!("no {name} among {written:?}"));
     std::fs::create_dir_all(w.join("prebuilt")).unwrap();
-    std::fs::copy(prebuilt, w.join("prebuilt").join(prebuilt.file_name().unwrap())).unwrap();
+    std::fs::copy(
+        prebuilt,
+        w.join("prebuilt").join(prebuilt.file_name().unwrap()),
+    )
+    .unwrap();
     publish(
         &repo,
         &key,
@@ -242,7 +281,10 @@ fn installs_from_the_served_repository(root: &PreparedRoot, distro: &str, codena
         &[],
     );
     let said = apt.update_all();
-    assert!(!said.contains("W: ") && !said.contains("E: "), "apt-get update complained:\n{said}");
+    assert!(
+        !said.contains("W: ") && !said.contains("E: "),
+        "apt-get update complained:\n{said}"
+    );
     let said = apt.install(&name);
     let file = sandbox.run_ok(&["modinfo", "-k", kernel.as_str(), "-n", "kmfdemo"]);
     assert_eq!(
@@ -261,13 +303,22 @@ fn installs_from_the_served_repository(root: &PreparedRoot, distro: &str, codena
     assert!(repo
         .join(lookup["entry"]["package_path"].as_str().unwrap())
         .is_file());
-    assert!(repo.join(lookup["entry"]["path"].as_str().unwrap()).is_file());
+    assert!(repo
+        .join(lookup["entry"]["path"].as_str().unwrap())
+        .is_file());
 
     refusals(&sandbox, w, &repo, &key, &server, codename);
 }
 
 /// apt refuses each broken variant of the repository.
-fn refusals(sandbox: &Sandbox, w: &Path, repo: &Path, key: &Path, server: &StaticServer, codename: &str) {
+fn refusals(
+    sandbox: &Sandbox,
+    w: &Path,
+    repo: &Path,
+    key: &Path,
+    server: &StaticServer,
+    codename: &str,
+) {
     let apt = AptClient { sandbox };
     apt.source(&server.url("repo/deb"), codename);
     let good = apt.update_only_ours();
@@ -275,7 +326,12 @@ fn refusals(sandbox: &Sandbox, w: &Path, repo: &Path, key: &Path, server: &Stati
 
     let variant = |name: &str| {
         let dir = w.join(name);
-        let status = Command::new("cp").arg("-a").arg(repo).arg(&dir).status().unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(repo)
+            .arg(&dir)
+            .status()
+            .unwrap();
         assert!(status.success());
         dir
     };
@@ -299,7 +355,13 @@ fn refusals(sandbox: &Sandbox, w: &Path, repo: &Path, key: &Path, server: &Stati
         } else {
             "plain"
         };
-        names.push((format!("by-hash/SHA256/{}", path.file_name().unwrap().to_string_lossy()), kind));
+        names.push((
+            format!(
+                "by-hash/SHA256/{}",
+                path.file_name().unwrap().to_string_lossy()
+            ),
+            kind,
+        ));
     }
     names.push(("Packages.gz".into(), "gz"));
     names.push(("Packages.xz".into(), "xz"));
@@ -317,7 +379,8 @@ fn refusals(sandbox: &Sandbox, w: &Path, repo: &Path, key: &Path, server: &Stati
     assert!(
         !said.success()
             && said.stdout.contains("binary-amd64")
-            && (said.stdout.contains("Hash Sum mismatch") || said.stdout.contains("unexpected size")),
+            && (said.stdout.contains("Hash Sum mismatch")
+                || said.stdout.contains("unexpected size")),
         "apt accepted a tampered Packages list:\n{said}"
     );
 
@@ -326,7 +389,11 @@ fn refusals(sandbox: &Sandbox, w: &Path, repo: &Path, key: &Path, server: &Stati
     let dist = tampered.join(format!("deb/dists/{codename}"));
     for name in ["InRelease", "Release"] {
         let text = std::fs::read_to_string(dist.join(name)).unwrap();
-        std::fs::write(dist.join(name), text.replacen("Label: kmfdemo", "Label: kmfdem0", 1)).unwrap();
+        std::fs::write(
+            dist.join(name),
+            text.replacen("Label: kmfdemo", "Label: kmfdem0", 1),
+        )
+        .unwrap();
     }
     apt.source(&server.url("tampered-release/deb"), codename);
     let said = apt.update_only_ours();
@@ -337,7 +404,12 @@ fn refusals(sandbox: &Sandbox, w: &Path, repo: &Path, key: &Path, server: &Stati
 
     // The same packages published with another key.
     let other_key = keygen(&w.join("other-key"));
-    publish(&w.join("other-signer"), &other_key, &["--packages", &w.join("packages").display().to_string()], &[]);
+    publish(
+        &w.join("other-signer"),
+        &other_key,
+        &["--packages", &w.join("packages").display().to_string()],
+        &[],
+    );
     apt.source(&server.url("other-signer/deb"), codename);
     let said = apt.update_only_ours();
     assert!(
@@ -355,7 +427,12 @@ fn refusals(sandbox: &Sandbox, w: &Path, repo: &Path, key: &Path, server: &Stati
     publish(
         &w.join("expired"),
         key,
-        &["--packages", &w.join("packages").display().to_string(), "--valid-for", "1d"],
+        &[
+            "--packages",
+            &w.join("packages").display().to_string(),
+            "--valid-for",
+            "1d",
+        ],
         &[("SOURCE_DATE_EPOCH", &ten_days_ago.to_string())],
     );
     apt.source(&server.url("expired/deb"), codename);
@@ -376,8 +453,15 @@ fn debian_12_apt_installs_dkms_and_prebuilt_packages_and_refuses_broken_reposito
 fn debian_13_apt_with_sqv_installs_dkms_and_prebuilt_packages_and_refuses_broken_repositories() {
     let root = fixtures::trixie();
     let sandbox = Sandbox::new(&root.root).unwrap();
-    let apt_verifier = sandbox.run_ok(&["sh", "-c", "apt-config dump | grep -i sqv || dpkg -s sqv | head -2"]);
-    assert!(apt_verifier.stdout.to_lowercase().contains("sqv"), "{apt_verifier}");
+    let apt_verifier = sandbox.run_ok(&[
+        "sh",
+        "-c",
+        "apt-config dump | grep -i sqv || dpkg -s sqv | head -2",
+    ]);
+    assert!(
+        apt_verifier.stdout.to_lowercase().contains("sqv"),
+        "{apt_verifier}"
+    );
     drop(sandbox);
     installs_from_the_served_repository(&root.root, "debian-13", "trixie", &root.k612);
 }

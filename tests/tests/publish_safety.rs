@@ -70,7 +70,10 @@ fn run_fails_naming(cmd: &mut Command, needle: &str) -> String {
     let text = said(&out);
     assert!(!out.status.success(), "{cmd:?} succeeded:\n{text}");
     assert!(text.contains("error: "), "no error line:\n{text}");
-    assert!(text.contains(needle), "the error does not name {needle}:\n{text}");
+    assert!(
+        text.contains(needle),
+        "the error does not name {needle}:\n{text}"
+    );
     text
 }
 
@@ -125,7 +128,12 @@ impl Fixture {
         self.work.path().join(p)
     }
     fn publish_first(&self, repo: &Path) {
-        run_ok(&mut publish_cmd(&self.module.manifest(), repo, &self.key, &self.path("v1")));
+        run_ok(&mut publish_cmd(
+            &self.module.manifest(),
+            repo,
+            &self.key,
+            &self.path("v1"),
+        ));
     }
     fn publish(&self, repo: &Path, packages: &Path) -> Command {
         publish_cmd(&self.module.manifest(), repo, &self.key, packages)
@@ -144,12 +152,19 @@ fn bad_input_is_named_and_leaves_the_repository_byte_identical() {
     std::fs::create_dir_all(&junk).unwrap();
     std::fs::write(junk.join("kmfdemo-dkms_9_all.deb"), b"not an ar archive").unwrap();
     run_fails_naming(&mut f.publish(&repo, &junk), "junk/kmfdemo-dkms_9_all.deb");
-    assert_eq!(snapshot(&repo), before, "a refused publish changed the repository");
+    assert_eq!(
+        snapshot(&repo),
+        before,
+        "a refused publish changed the repository"
+    );
 
     // Another module's package.
     let other = ModuleCopy::example_with(&[("name = \"kmfdemo\"", "name = \"othermod\"")]).unwrap();
     let other_debs = kmodfarm_package(&other.manifest(), "deb", &f.path("other"), &[]);
-    let text = run_fails_naming(&mut f.publish(&repo, &f.path("other")), &other_debs[0].display().to_string());
+    let text = run_fails_naming(
+        &mut f.publish(&repo, &f.path("other")),
+        &other_debs[0].display().to_string(),
+    );
     assert!(text.contains("othermod-dkms"), "{text}");
     assert_eq!(snapshot(&repo), before);
 
@@ -172,11 +187,15 @@ fn bad_input_is_named_and_leaves_the_repository_byte_identical() {
     assert!(out.status.success(), "{}", said(&out));
     let key = protected.join("kmodfarm.secret.asc");
     let text = run_fails_naming(
-        publish_cmd(&f.module.manifest(), &repo, &key, &f.next).env("KMODFARM_KEY_PASSPHRASE", "wrong one"),
+        publish_cmd(&f.module.manifest(), &repo, &key, &f.next)
+            .env("KMODFARM_KEY_PASSPHRASE", "wrong one"),
         &key.display().to_string(),
     );
     assert!(text.contains("wrong passphrase"), "{text}");
-    run_fails_naming(&mut publish_cmd(&f.module.manifest(), &repo, &key, &f.next), "KMODFARM_KEY_PASSPHRASE");
+    run_fails_naming(
+        &mut publish_cmd(&f.module.manifest(), &repo, &key, &f.next),
+        "KMODFARM_KEY_PASSPHRASE",
+    );
     assert_eq!(snapshot(&repo), before);
 
     // A directory that is not a kmodfarm repository.
@@ -184,7 +203,10 @@ fn bad_input_is_named_and_leaves_the_repository_byte_identical() {
     std::fs::create_dir_all(foreign.join("deb")).unwrap();
     std::fs::write(foreign.join("README"), "someone else's files\n").unwrap();
     let foreign_before = snapshot(&foreign);
-    let text = run_fails_naming(&mut f.publish(&foreign, &f.next), &foreign.display().to_string());
+    let text = run_fails_naming(
+        &mut f.publish(&foreign, &f.next),
+        &foreign.display().to_string(),
+    );
     assert!(text.contains("not a kmodfarm repository"), "{text}");
     assert_eq!(snapshot(&foreign), foreign_before);
 
@@ -260,12 +282,19 @@ fn a_read_only_or_full_file_system_is_named_and_leaves_the_repository_byte_ident
     // Give back less than the package's size: the copy must run out.
     let give_back = (next_size / 2).max(4096);
     let len = std::fs::metadata(&filler).unwrap().len();
-    let file = std::fs::OpenOptions::new().write(true).open(&filler).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap();
     file.set_len(len.saturating_sub(give_back)).unwrap();
     drop(file);
     let text = run_fails_naming(&mut f.publish(&repo, &f.next), &repo.display().to_string());
     assert!(text.contains("No space left"), "{text}");
-    assert_eq!(snapshot(&repo), before, "a publish that ran out of space changed the repository");
+    assert_eq!(
+        snapshot(&repo),
+        before,
+        "a publish that ran out of space changed the repository"
+    );
 }
 
 #[test]
@@ -286,9 +315,17 @@ fn concurrent_publishes_wait_or_fail_clearly_and_the_repository_ends_valid() {
     assert!(text.contains("another publish is running"), "{text}");
     assert_eq!(snapshot(&repo), before);
     let mut waiting = f.publish(&repo, &f.next);
-    let mut child = waiting.arg("--wait").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = waiting
+        .arg("--wait")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    assert!(child.try_wait().unwrap().is_none(), "--wait did not wait for the lock");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "--wait did not wait for the lock"
+    );
     lock.unlock().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", said(&out));
@@ -299,8 +336,18 @@ fn concurrent_publishes_wait_or_fail_clearly_and_the_repository_ends_valid() {
     let third_module = module_for_bookworm("1.0.2");
     let third = f.path("v3");
     kmodfarm_package(&third_module.manifest(), "deb", &third, &[]);
-    let a = f.publish(&repo, &f.next).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let b = f.publish(&repo, &third).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let a = f
+        .publish(&repo, &f.next)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = f
+        .publish(&repo, &third)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     for out in [&a, &b] {
         assert!(
@@ -312,8 +359,14 @@ fn concurrent_publishes_wait_or_fail_clearly_and_the_repository_ends_valid() {
     let serial = check_repo(&repo, &f.path("key/kmodfarm.gpg")).unwrap();
     let succeeded = [&a, &b].iter().filter(|o| o.status.success()).count() as u64;
     assert_eq!(serial, 2 + succeeded);
-    let packages = std::fs::read_to_string(repo.join("deb/dists/bookworm/main/binary-amd64/Packages")).unwrap();
-    assert_eq!(packages.contains("Version: 1.0.2-1"), b.status.success(), "{packages}");
+    let packages =
+        std::fs::read_to_string(repo.join("deb/dists/bookworm/main/binary-amd64/Packages"))
+            .unwrap();
+    assert_eq!(
+        packages.contains("Version: 1.0.2-1"),
+        b.status.success(),
+        "{packages}"
+    );
 }
 
 /// The checks apt makes on `repo`, without apt: every InRelease verifies
@@ -415,7 +468,12 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
             &next_module.manifest(),
             "deb",
             &f.next,
-            &["--ko", &fake_ko.display().to_string(), "--kernel", &format!("6.1.0-{}-amd64", 100 + i)],
+            &[
+                "--ko",
+                &fake_ko.display().to_string(),
+                "--kernel",
+                &format!("6.1.0-{}-amd64", 100 + i),
+            ],
         );
     }
     let base = f.path("base");
@@ -425,7 +483,12 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
 
     let copy_of_base = |name: &str| {
         let dir = f.path(name);
-        let status = Command::new("cp").arg("-a").arg(&base).arg(&dir).status().unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&base)
+            .arg(&dir)
+            .status()
+            .unwrap();
         assert!(status.success());
         dir
     };
@@ -440,12 +503,18 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
     let mut killed_repos = Vec::new();
     for point in 0..50u32 {
         let repo = copy_of_base(&format!("killed-{point}"));
-        let mut child = f.publish(&repo, &f.next).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = f
+            .publish(&repo, &f.next)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(full.mul_f64(f64::from(point) / 45.0));
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
-        let serial = check_repo(&repo, &keyring)
-            .unwrap_or_else(|e| panic!("killed at point {point} ({status}): the repository is broken: {e}"));
+        let serial = check_repo(&repo, &keyring).unwrap_or_else(|e| {
+            panic!("killed at point {point} ({status}): the repository is broken: {e}")
+        });
         assert!(serial == 1 || serial == 2, "serial {serial}");
         *outcomes.entry((serial, status.success())).or_insert(0) += 1;
         killed_repos.push(repo);
@@ -461,7 +530,9 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
     run_ok(&mut f.publish(rerun, &f.next));
     assert_eq!(check_repo(rerun, &keyring), Ok(2));
     assert!(
-        !snapshot(rerun).keys().any(|p| p.to_string_lossy().ends_with(".kmodfarm-new")),
+        !snapshot(rerun)
+            .keys()
+            .any(|p| p.to_string_lossy().ends_with(".kmodfarm-new")),
         "leftovers of the killed publish remain"
     );
 
@@ -470,15 +541,25 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
     let server = StaticServer::start(f.work.path()).unwrap();
     let sandbox = Sandbox::new(&root.root).unwrap();
     sandbox
-        .write_file("/etc/apt/keyrings/kmfdemo.gpg", &std::fs::read(&keyring).unwrap(), 0o644)
+        .write_file(
+            "/etc/apt/keyrings/kmfdemo.gpg",
+            &std::fs::read(&keyring).unwrap(),
+            0o644,
+        )
         .unwrap();
     for point in [1usize, 10, 20, 30, 49] {
-        let name = killed_repos[point].file_name().unwrap().to_string_lossy().into_owned();
+        let name = killed_repos[point]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let source = format!(
             "deb [signed-by=/etc/apt/keyrings/kmfdemo.gpg] {} bookworm main\n",
             server.url(&format!("{name}/deb"))
         );
-        sandbox.write_file("/etc/apt/kmf-only.list", source.as_bytes(), 0o644).unwrap();
+        sandbox
+            .write_file("/etc/apt/kmf-only.list", source.as_bytes(), 0o644)
+            .unwrap();
         let out = sandbox
             .sh(
                 "rm -rf /var/lib/apt/kmf-lists && mkdir -p /var/lib/apt/kmf-lists/partial && \

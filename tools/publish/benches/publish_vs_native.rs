@@ -44,14 +44,27 @@ fn deb(dir: &Path, name: &str, arch: &str) {
     let payload = vec![0x5au8; 4096];
     let members: [(&str, Vec<u8>); 3] = [
         ("debian-binary", b"2.0\n".to_vec()),
-        ("control.tar.gz", tar_gz(&[("./control", control.as_bytes())])),
-        ("data.tar.gz", tar_gz(&[("./usr/share/bench/payload", &payload)])),
+        (
+            "control.tar.gz",
+            tar_gz(&[("./control", control.as_bytes())]),
+        ),
+        (
+            "data.tar.gz",
+            tar_gz(&[("./usr/share/bench/payload", &payload)]),
+        ),
     ];
     let mut ar = b"!<arch>\n".to_vec();
     for (n, data) in members {
         ar.extend(
-            format!("{n:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n", 0, 0, 0, 0o100644, data.len())
-                .bytes(),
+            format!(
+                "{n:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n",
+                0,
+                0,
+                0,
+                0o100644,
+                data.len()
+            )
+            .bytes(),
         );
         ar.extend(&data);
         if data.len() % 2 == 1 {
@@ -62,15 +75,16 @@ fn deb(dir: &Path, name: &str, arch: &str) {
 }
 
 fn rpm(dir: &Path, name: &str) {
-    let pkg = rpm::PackageBuilder::new(name, "1.0.0", "GPL-2.0-only", "x86_64", "benchmark package")
-        .using_config(rpm::BuildConfig::v4().compression(rpm::CompressionWithLevel::Gzip(1)))
-        .with_file_contents(
-            vec![0x5au8; 4096],
-            rpm::FileOptions::new(format!("/usr/share/bench/{name}")),
-        )
-        .unwrap()
-        .build()
-        .unwrap();
+    let pkg =
+        rpm::PackageBuilder::new(name, "1.0.0", "GPL-2.0-only", "x86_64", "benchmark package")
+            .using_config(rpm::BuildConfig::v4().compression(rpm::CompressionWithLevel::Gzip(1)))
+            .with_file_contents(
+                vec![0x5au8; 4096],
+                rpm::FileOptions::new(format!("/usr/share/bench/{name}")),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
     pkg.write_file(dir.join(format!("{name}-1.0.0-1.x86_64.rpm")))
         .unwrap();
 }
@@ -129,7 +143,11 @@ fn apt_ftparchive(dir: &Path, db: Option<&Path>) -> f64 {
 fn main() {
     for tool in ["apt-ftparchive", "createrepo_c"] {
         assert!(
-            Command::new("sh").args(["-c", &format!("command -v {tool}")]).status().unwrap().success(),
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .status()
+                .unwrap()
+                .success(),
             "{tool} is needed (scripts/test-deps.txt: apt-utils, createrepo-c)"
         );
     }
@@ -164,7 +182,11 @@ fn main() {
             let new = dir.join("new");
             std::fs::create_dir_all(&new).unwrap();
             deb(&new, &kernel_name(n), "amd64");
-            std::fs::copy(new.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n))), debs.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n)))).unwrap();
+            std::fs::copy(
+                new.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n))),
+                debs.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n))),
+            )
+            .unwrap();
             rpm(&rpms, &kernel_name(n));
             let ours = kmodfarm_publish(&key, &dir.join("repo"), &new);
             let apt = apt_ftparchive(&dir, Some(&dir.join("ftparchive.db")));

@@ -41,12 +41,25 @@ fn tiny_deb(dir: &Path, name: &str, version: &str, arch: &str) -> PathBuf {
     );
     let members: [(&str, Vec<u8>); 3] = [
         ("debian-binary", b"2.0\n".to_vec()),
-        ("control.tar.gz", tar_gz(&[("./control", control.as_bytes())])),
+        (
+            "control.tar.gz",
+            tar_gz(&[("./control", control.as_bytes())]),
+        ),
         ("data.tar.gz", tar_gz(&[])),
     ];
     let mut ar = b"!<arch>\n".to_vec();
     for (n, data) in members {
-        ar.extend(format!("{n:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n", 0, 0, 0, 0o100644, data.len()).bytes());
+        ar.extend(
+            format!(
+                "{n:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n",
+                0,
+                0,
+                0,
+                0o100644,
+                data.len()
+            )
+            .bytes(),
+        );
         ar.extend(&data);
         if data.len() % 2 == 1 {
             ar.push(b'\n');
@@ -129,7 +142,11 @@ fn builds(dir: &Path, version: &str) -> PathBuf {
             },
         ),
     ];
-    std::fs::write(dir.join("records.json"), serde_json::to_vec_pretty(&records).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("records.json"),
+        serde_json::to_vec_pretty(&records).unwrap(),
+    )
+    .unwrap();
     dir.to_path_buf()
 }
 
@@ -151,7 +168,14 @@ impl Setup {
         self.dir.path().join(p)
     }
     /// Publishes and returns the plan's (copied, unchanged, removed).
-    fn publish(&self, repo: &str, packages: Option<&str>, builds: Option<&str>, keep: Option<usize>, now: u64) -> (usize, usize, usize) {
+    fn publish(
+        &self,
+        repo: &str,
+        packages: Option<&str>,
+        builds: Option<&str>,
+        keep: Option<usize>,
+        now: u64,
+    ) -> (usize, usize, usize) {
         let request = Request {
             repo: self.path(repo),
             packages: packages.map(|p| self.path(p)),
@@ -198,27 +222,53 @@ fn the_unsigned_files_are_what_apt_and_the_installer_expect() {
     let s = Setup::new();
     tiny_deb(&s.path("pk"), "kmfdemo-dkms", "1.0.0-1", "all");
     builds(&s.path("builds"), "1.0.0");
-    tiny_deb(&s.path("pk"), "kmfdemo-modules-6.1.0-57-amd64", "1.0.0-1", "amd64");
+    tiny_deb(
+        &s.path("pk"),
+        "kmfdemo-modules-6.1.0-57-amd64",
+        "1.0.0-1",
+        "amd64",
+    );
     s.publish("repo", Some("pk"), Some("builds"), None, NOW);
     let repo = s.path("repo");
-    insta::assert_snapshot!("release_bookworm", text(&repo, "deb/dists/bookworm/Release"));
-    insta::assert_snapshot!("packages_bookworm", text(&repo, "deb/dists/bookworm/main/binary-amd64/Packages"));
+    insta::assert_snapshot!(
+        "release_bookworm",
+        text(&repo, "deb/dists/bookworm/Release")
+    );
+    insta::assert_snapshot!(
+        "packages_bookworm",
+        text(&repo, "deb/dists/bookworm/main/binary-amd64/Packages")
+    );
     // The prebuilt package is Debian 12's only; the -dkms one is everywhere.
-    insta::assert_snapshot!("packages_trixie", text(&repo, "deb/dists/trixie/main/binary-amd64/Packages"));
+    insta::assert_snapshot!(
+        "packages_trixie",
+        text(&repo, "deb/dists/trixie/main/binary-amd64/Packages")
+    );
     insta::assert_snapshot!("index_json", text(&repo, "index.json"));
-    insta::assert_snapshot!("lookup_failed", text(&repo, "prebuilt/debian-12/amd64/6.12.57+deb12-amd64.json"));
+    insta::assert_snapshot!(
+        "lookup_failed",
+        text(&repo, "prebuilt/debian-12/amd64/6.12.57+deb12-amd64.json")
+    );
     // The prebuilt module is where its entry says, with its bytes.
     let index: serde_json::Value = serde_json::from_str(&text(&repo, "index.json")).unwrap();
     let entry = &index["entries"][0];
     let bytes = std::fs::read(repo.join(entry["path"].as_str().unwrap())).unwrap();
-    assert_eq!(hex::encode(Sha256::digest(&bytes)), entry["sha256"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        entry["sha256"].as_str().unwrap()
+    );
     assert!(repo.join(entry["package_path"].as_str().unwrap()).is_file());
     // Every signature verifies under the published key.
     let keyring = repo.join("keys/kmfdemo.gpg");
     for (sig, data) in [
         ("index.json.asc", Some("index.json")),
-        ("prebuilt/debian-12/amd64/6.1.0-57-amd64.json.asc", Some("prebuilt/debian-12/amd64/6.1.0-57-amd64.json")),
-        ("deb/dists/trixie/Release.gpg", Some("deb/dists/trixie/Release")),
+        (
+            "prebuilt/debian-12/amd64/6.1.0-57-amd64.json.asc",
+            Some("prebuilt/debian-12/amd64/6.1.0-57-amd64.json"),
+        ),
+        (
+            "deb/dists/trixie/Release.gpg",
+            Some("deb/dists/trixie/Release"),
+        ),
         ("deb/dists/trixie/InRelease", None),
     ] {
         let mut cmd = Command::new("gpgv");
@@ -227,7 +277,11 @@ fn the_unsigned_files_are_what_apt_and_the_installer_expect() {
             cmd.arg(repo.join(d));
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{sig}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{sig}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -240,7 +294,11 @@ fn same_inputs_and_time_give_the_same_repository() {
     s.publish("b", Some("pk"), Some("builds"), None, NOW);
     assert_eq!(tree(&s.path("a")), tree(&s.path("b")));
     s.publish("c", Some("pk"), Some("builds"), None, NOW + 1);
-    assert_ne!(tree(&s.path("a")), tree(&s.path("c")), "the time is in the Release");
+    assert_ne!(
+        tree(&s.path("a")),
+        tree(&s.path("c")),
+        "the time is in the Release"
+    );
 }
 
 #[test]
@@ -248,9 +306,15 @@ fn a_second_publish_reads_only_what_changed_and_keep_prunes_old_versions() {
     let s = Setup::new();
     tiny_deb(&s.path("v1"), "kmfdemo-dkms", "1.0.0-1", "all");
     builds(&s.path("b1"), "1.0.0");
-    assert_eq!(s.publish("repo", Some("v1"), Some("b1"), None, NOW), (2, 0, 0));
+    assert_eq!(
+        s.publish("repo", Some("v1"), Some("b1"), None, NOW),
+        (2, 0, 0)
+    );
     // The same inputs again: nothing copied, the serial grows.
-    assert_eq!(s.publish("repo", Some("v1"), Some("b1"), None, NOW + 1), (0, 2, 0));
+    assert_eq!(
+        s.publish("repo", Some("v1"), Some("b1"), None, NOW + 1),
+        (0, 2, 0)
+    );
     let repo = s.path("repo");
     let index: serde_json::Value = serde_json::from_str(&text(&repo, "index.json")).unwrap();
     assert_eq!(index["serial"], 2);
@@ -262,21 +326,37 @@ fn a_second_publish_reads_only_what_changed_and_keep_prunes_old_versions() {
     assert_eq!(copied, 2);
     assert!(removed >= 2, "removed {removed}");
     let packages = text(&repo, "deb/dists/bookworm/main/binary-amd64/Packages");
-    assert!(packages.contains("Version: 1.0.1-1") && !packages.contains("Version: 1.0.0-1"), "{packages}");
-    assert!(!repo.join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.0-1_all.deb").exists());
+    assert!(
+        packages.contains("Version: 1.0.1-1") && !packages.contains("Version: 1.0.0-1"),
+        "{packages}"
+    );
+    assert!(!repo
+        .join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.0-1_all.deb")
+        .exists());
     let index: serde_json::Value = serde_json::from_str(&text(&repo, "index.json")).unwrap();
     assert_eq!(index["version"], "1.0.1");
     assert_eq!(index["entries"].as_array().unwrap().len(), 1);
     assert_eq!(index["entries"][0]["version"], "1.0.1");
-    assert!(!repo.join("prebuilt/debian-12/amd64/6.1.0-57-amd64/kmfdemo-1.0.0.ko.zst").exists());
+    assert!(!repo
+        .join("prebuilt/debian-12/amd64/6.1.0-57-amd64/kmfdemo-1.0.0.ko.zst")
+        .exists());
     // A pool file that went missing is noticed by its size and copied again.
-    std::fs::remove_file(repo.join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.1-1_all.deb")).unwrap();
-    assert_eq!(s.publish("repo", Some("v2"), Some("b2"), Some(1), NOW + 3).0, 1);
-    assert!(repo.join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.1-1_all.deb").is_file());
+    std::fs::remove_file(repo.join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.1-1_all.deb"))
+        .unwrap();
+    assert_eq!(
+        s.publish("repo", Some("v2"), Some("b2"), Some(1), NOW + 3)
+            .0,
+        1
+    );
+    assert!(repo
+        .join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.1-1_all.deb")
+        .is_file());
 }
 
 fn schema_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../schemas")
+        .join(name)
 }
 
 #[test]
@@ -324,12 +404,21 @@ fn committed_schemas_are_the_model_types_and_real_output_validates() {
                 .unwrap()
         };
         let out = validate(&doc);
-        assert!(out.status.success(), "{} against {schema}: {}", doc.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{} against {schema}: {}",
+            doc.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         // The validator does refuse: a lookup without its serial is invalid.
-        let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(&doc).unwrap()).unwrap();
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&doc).unwrap()).unwrap();
         value.as_object_mut().unwrap().remove("serial");
         let broken = s.path("broken.json");
         std::fs::write(&broken, value.to_string()).unwrap();
-        assert!(!validate(&broken).status.success(), "{schema} accepted a file without serial");
+        assert!(
+            !validate(&broken).status.success(),
+            "{schema} accepted a file without serial"
+        );
     }
 }
