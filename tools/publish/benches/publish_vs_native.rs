@@ -15,7 +15,7 @@
 //! list, `release` (no signing: that favours it). createrepo_c: the same
 //! number of .rpm files (made beforehand, not timed), default options.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 

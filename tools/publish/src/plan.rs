@@ -436,7 +436,8 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     state.files = files;
     state.retained = retained;
 
-    let state_json = to_json(&state);
+    // Compact: it is read by kmodfarm only, and grows with the repository.
+    let state_json = serde_json::to_vec(&state).expect("state serializes");
     write.push(WriteFile {
         path: STATE_FILE.into(),
         stage: Stage::State,
