@@ -180,13 +180,7 @@ pub fn plan_prebuilt(
 /// (what SUSE KMPs and Fedora kmods require).
 fn image_dependency(format: Format, distro: &Distro, kernel: &KernelRelease) -> Dependency {
     match format {
-        // Debian ships each kernel as the signed linux-image-<k> and as
-        // linux-image-<k>-unsigned, which does not provide the signed name;
-        // hosts and build roots often have the unsigned one.
-        Format::Deb => {
-            let image = distro.image_package(kernel);
-            Dependency::one_of([image.clone(), format!("{image}-unsigned")])
-        }
+        Format::Deb => Dependency::on(distro.image_package(kernel)),
         Format::Rpm => Dependency::exactly("kernel-uname-r", kernel.as_str()),
     }
 }
