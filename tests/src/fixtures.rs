@@ -109,3 +109,29 @@ pub fn install_stand_in_system_map(sandbox: &Sandbox, kernel: &KernelRelease, ba
         )
         .expect("stand-in System.map written");
 }
+
+/// A Debian 13 root with DKMS, a compiler and the headers (and so the
+/// image) of the newest 6.12 kernel: apt 3 verifies with sqv there, the
+/// client the publish tests need besides Debian 12's gpgv.
+#[derive(Debug)]
+pub struct Trixie {
+    pub root: PreparedRoot,
+    pub k612: KernelRelease,
+}
+
+/// The shared Debian 13 DKMS root; panics, saying why, when it cannot be made.
+pub fn trixie() -> &'static Trixie {
+    static ROOT: OnceLock<Trixie> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let make = || -> crate::Result<Trixie> {
+            let index = AptIndex::updated("trixie")?;
+            let k612 = index.newest_headers("6.12")?;
+            let root = DebianRoot::new("trixie")
+                .packages(DKMS_PACKAGES.iter().copied())
+                .packages([format!("linux-headers-{k612}")])
+                .ensure()?;
+            Ok(Trixie { root, k612 })
+        };
+        make().unwrap_or_else(|e| panic!("cannot make the Debian 13 test root: {e}"))
+    })
+}

@@ -38,6 +38,7 @@ mod process;
 mod qemu;
 mod root;
 mod sandbox;
+mod static_server;
 
 pub use apt_index::{newest_headers, AptIndex};
 pub use bin::{kmodfarm, kmodfarm_bin, kmodfarm_package, module_dir, repo_root};
@@ -53,3 +54,4 @@ pub use process::Output;
 pub use qemu::BootImage;
 pub use root::{apt_sources, DebianRoot, PreparedRoot};
 pub use sandbox::{Bind, Sandbox, SandboxBackend};
+pub use static_server::StaticServer;

@@ -54,6 +54,10 @@ enum Command {
     Matrix(cmd::matrix::Args),
     /// Combine the outputs of sharded builds into one.
     Merge(cmd::merge::Args),
+    /// Make an OpenPGP key pair to sign the repository with.
+    Keygen(cmd::keygen::Args),
+    /// Publish packages and builds as a signed apt repository with the prebuilt index.
+    Publish(cmd::publish::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +77,8 @@ fn main() -> ExitCode {
         Command::Render(args) => cmd::render::run(&ctx, args),
         Command::Lint(args) => cmd::lint::run(&ctx, args),
         Command::Package(args) => cmd::package::run(&ctx, args),
+        Command::Keygen(args) => cmd::keygen::run(&ctx, args),
+        Command::Publish(args) => cmd::publish::run(&ctx, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,1 +1,317 @@
-//! (to be written)
+//! apt repository metadata (the Debian repository format,
+//! wiki.debian.org/DebianRepository/Format): for each codename,
+//! `dists/<codename>/main/binary-<arch>/Packages{,.gz,.xz}`, their
+//! `by-hash/SHA256/<digest>` copies, and `Release`, which the caller signs
+//! as `InRelease` (clear-signed) and `Release.gpg` (detached, armored).
+//!
+//! Architecture-independent packages (the -dkms package) go into every
+//! `binary-<arch>` list, as dak and apt-ftparchive do, and `Release` lists
+//! only real architectures: listing `all` would make apt fetch a
+//! `binary-all` list as well.
+//!
+//! Pure: bytes in, bytes out. The publish writes them.
+
+use std::io::Write;
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use crate::debfile::Control;
+
+/// One package as the repository holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PoolPackage {
+    /// The control paragraph's fields, in the package's order.
+    pub control: Vec<(String, String)>,
+    /// Relative to `deb/`: `pool/main/k/kmfdemo/kmfdemo-dkms_1.0.0-1_all.deb`.
+    pub filename: String,
+    pub size: u64,
+    pub md5: String,
+    pub sha256: String,
+}
+
+impl PoolPackage {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.control
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn name(&self) -> &str {
+        self.field("Package").unwrap_or("")
+    }
+
+    pub fn version(&self) -> &str {
+        self.field("Version").unwrap_or("")
+    }
+
+    pub fn arch(&self) -> &str {
+        self.field("Architecture").unwrap_or("")
+    }
+
+    /// Describes the .deb whose bytes are `bytes`, to be stored at its
+    /// pool path.
+    pub fn new(control: &Control, bytes: &[u8]) -> Result<PoolPackage, String> {
+        for field in ["Package", "Version", "Architecture"] {
+            if control.get(field).is_none_or(str::is_empty) {
+                return Err(format!("its control file has no {field} field"));
+            }
+        }
+        let name = control.get("Package").unwrap_or_default();
+        let source = control
+            .get("Source")
+            .map(|s| s.split_whitespace().next().unwrap_or(s))
+            .unwrap_or(name);
+        let version = control.get("Version").unwrap_or_default();
+        let arch = control.get("Architecture").unwrap_or_default();
+        // Debian drops the epoch from file names.
+        let file_version = version.split_once(':').map_or(version, |(_, v)| v);
+        Ok(PoolPackage {
+            control: control.fields.clone(),
+            filename: format!(
+                "pool/main/{}/{source}/{name}_{file_version}_{arch}.deb",
+                pool_letter(source)
+            ),
+            size: bytes.len() as u64,
+            md5: hex::encode(Md5::digest(bytes)),
+            sha256: hex::encode(Sha256::digest(bytes)),
+        })
+    }
+
+    /// The package's paragraph in a Packages file: its control fields, then
+    /// where it is and its digests (before the Description, as
+    /// apt-ftparchive writes them).
+    pub fn stanza(&self) -> String {
+        let mut out = String::new();
+        let mut field = |k: &str, v: &str| {
+            out.push_str(k);
+            out.push_str(": ");
+            out.push_str(v);
+            out.push('\n');
+        };
+        for (k, v) in &self.control {
+            if !k.eq_ignore_ascii_case("Description") {
+                field(k, v);
+            }
+        }
+        field("Filename", &self.filename);
+        field("Size", &self.size.to_string());
+        field("MD5sum", &self.md5);
+        field("SHA256", &self.sha256);
+        if let Some(d) = self.field("Description") {
+            field("Description", d);
+        }
+        out
+    }
+}
+
+/// `pool/main/<letter>/`: the source's first letter, or `libx` for `lib*`.
+fn pool_letter(source: &str) -> String {
+    if let Some(rest) = source.strip_prefix("lib").filter(|r| !r.is_empty()) {
+        format!("lib{}", &rest[..1])
+    } else {
+        source[..1].to_string()
+    }
+}
+
+/// A Packages file: the stanzas sorted by name, then version, blank-line separated.
+pub fn packages_file(packages: &[&PoolPackage]) -> String {
+    let mut sorted: Vec<&&PoolPackage> = packages.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.name()
+            .cmp(b.name())
+            .then_with(|| crate::debversion::compare(a.version(), b.version()))
+            .then_with(|| a.arch().cmp(b.arch()))
+    });
+    let stanzas: Vec<String> = sorted.iter().map(|p| p.stanza()).collect();
+    stanzas.join("\n")
+}
+
+/// A file under `dists/<codename>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistFile {
+    /// Relative to `dists/<codename>/`: `main/binary-amd64/Packages.xz`.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+impl DistFile {
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(&self.bytes))
+    }
+
+    /// Where apt fetches it by hash (`Acquire-By-Hash: yes`).
+    pub fn by_hash_path(&self) -> String {
+        let dir = self.path.rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{dir}/by-hash/SHA256/{}", self.sha256())
+    }
+}
+
+/// What one codename's `dists/<codename>/` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dist {
+    pub codename: String,
+    /// Packages, Packages.gz and Packages.xz of every architecture.
+    pub indexes: Vec<DistFile>,
+    /// The `Release` text; sign it for InRelease and Release.gpg.
+    pub release: String,
+}
+
+/// Release fields that are the same for every codename of a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseInfo {
+    pub origin: String,
+    pub label: String,
+    pub description: String,
+    /// Seconds since the epoch.
+    pub date: u64,
+    pub valid_until: Option<u64>,
+}
+
+/// Builds `dists/<codename>/` for `archs` from `packages` (each already
+/// chosen for this codename); `Architecture: all` packages join every
+/// architecture's list.
+pub fn dist(
+    codename: &str,
+    archs: &[String],
+    packages: &[&PoolPackage],
+    info: &ReleaseInfo,
+) -> Result<Dist, std::io::Error> {
+    let mut indexes = Vec::new();
+    for arch in archs {
+        let mine: Vec<&PoolPackage> = packages
+            .iter()
+            .copied()
+            .filter(|p| p.arch() == arch || p.arch() == "all")
+            .collect();
+        let plain = packages_file(&mine).into_bytes();
+        let dir = format!("main/binary-{arch}");
+        indexes.push(DistFile {
+            path: format!("{dir}/Packages.gz"),
+            bytes: gzip(&plain)?,
+        });
+        indexes.push(DistFile {
+            path: format!("{dir}/Packages.xz"),
+            bytes: xz(&plain)?,
+        });
+        indexes.push(DistFile {
+            path: format!("{dir}/Packages"),
+            bytes: plain,
+        });
+    }
+    indexes.sort_by(|a, b| a.path.cmp(&b.path));
+    let release = release_text(codename, archs, &indexes, info);
+    Ok(Dist {
+        codename: codename.to_string(),
+        indexes,
+        release,
+    })
+}
+
+fn release_text(
+    codename: &str,
+    archs: &[String],
+    files: &[DistFile],
+    info: &ReleaseInfo,
+) -> String {
+    let mut r = String::new();
+    r += &format!("Origin: {}\n", info.origin);
+    r += &format!("Label: {}\n", info.label);
+    r += &format!("Suite: {codename}\n");
+    r += &format!("Codename: {codename}\n");
+    r += &format!("Date: {}\n", rfc2822(info.date));
+    if let Some(until) = info.valid_until {
+        r += &format!("Valid-Until: {}\n", rfc2822(until));
+    }
+    r += &format!("Architectures: {}\n", archs.join(" "));
+    r += "Components: main\n";
+    r += &format!("Description: {}\n", info.description);
+    r += "Acquire-By-Hash: yes\n";
+    r += "MD5Sum:\n";
+    for f in files {
+        r += &format!(
+            " {} {:>8} {}\n",
+            hex::encode(Md5::digest(&f.bytes)),
+            f.bytes.len(),
+            f.path
+        );
+    }
+    r += "SHA256:\n";
+    for f in files {
+        r += &format!(" {} {:>8} {}\n", f.sha256(), f.bytes.len(), f.path);
+    }
+    r
+}
+
+/// gzip with no name and mtime 0, so the same text gives the same bytes.
+pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+/// xz at preset 1: a Packages list is repetitive text, preset 1 keeps most
+/// of preset 6's ratio at a quarter of the time, and recompressing the
+/// whole list is most of an incremental publish of a large repository.
+pub fn xz(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+/// `Sat, 02 Dec 2026 12:00:00 UTC`: the date form Release files use.
+pub fn rfc2822(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02} UTC",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_rfc2822_in_utc() {
+        assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 UTC");
+        // `date -u -d @1764676800 -R`
+        assert_eq!(rfc2822(1_764_676_800), "Tue, 02 Dec 2025 12:00:00 UTC");
+        assert_eq!(rfc2822(951_782_400), "Tue, 29 Feb 2000 00:00:00 UTC");
+    }
+
+    #[test]
+    fn pool_letters_follow_debian() {
+        assert_eq!(pool_letter("kmfdemo"), "k");
+        assert_eq!(pool_letter("libfoo"), "libf");
+        assert_eq!(pool_letter("lib"), "l");
+    }
+}

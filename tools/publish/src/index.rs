@@ -1,1 +1,122 @@
-//! (to be written)
+//! The prebuilt index the installer reads: `index.json` (every prebuilt
+//! module, the kernels without one, the DKMS package per distro) and one
+//! `prebuilt/<distro>/<arch>/<kernel>.json` per kernel, each signed beside
+//! it as `.asc`. The types are the contract in `kmodfarm_model::record`.
+
+use kmodfarm_model::record::{
+    kernel_lookup_path, DkmsRoute, Freshness, Index, IndexEntry, KernelLookup, KernelStatus,
+    SCHEMA_VERSION,
+};
+use kmodfarm_model::KernelRelease;
+
+use crate::state::{RepoState, StoredKernel};
+
+/// The DKMS route of each target distro that has a -dkms package in the
+/// repository: the newest one in the distro's codename.
+pub fn dkms_routes(state: &RepoState, targets: &crate::inputs::Targets) -> Vec<DkmsRoute> {
+    let name = kmodfarm_model::record::dkms_package_name(&targets.module);
+    let mut routes = Vec::new();
+    for t in &targets.deb {
+        let newest = state
+            .debs
+            .iter()
+            .filter(|d| d.package.name() == name && d.codenames.contains(&t.codename))
+            .max_by(|a, b| crate::debversion::compare(a.package.version(), b.package.version()));
+        if let Some(d) = newest {
+            routes.push(DkmsRoute {
+                distro: t.distro.clone(),
+                package: name.clone(),
+                version: d.package.version().to_string(),
+                package_path: format!("deb/{}", d.package.filename),
+                sha256: d.package.sha256.clone(),
+            });
+        }
+    }
+    routes
+}
+
+/// One lookup file per (distro, arch, kernel), from the first module (by
+/// name) the repository holds for that kernel.
+pub fn lookups(
+    state: &RepoState,
+    routes: &[DkmsRoute],
+    freshness: &Freshness,
+) -> Vec<(String, KernelLookup)> {
+    let mut out: Vec<(String, KernelLookup)> = Vec::new();
+    let mut kernels: Vec<&StoredKernel> = state.kernels.iter().collect();
+    kernels.sort_by(|a, b| a.key().cmp(&b.key()).then(a.module.cmp(&b.module)));
+    for k in kernels {
+        let path = kernel_lookup_path(&k.distro, &k.arch, &k.kernel_release);
+        if out.last().is_some_and(|(p, _)| *p == path) {
+            continue;
+        }
+        out.push((
+            path,
+            KernelLookup {
+                schema_version: SCHEMA_VERSION,
+                module: state.module.clone(),
+                distro: k.distro.clone(),
+                arch: k.arch.clone(),
+                kernel_release: k.kernel_release.clone(),
+                freshness: freshness.clone(),
+                status: k.status.clone(),
+                dkms: routes.iter().find(|r| r.distro == k.distro).cloned(),
+            },
+        ));
+    }
+    out
+}
+
+/// `index.json`: every prebuilt entry, the kernels without one, and the
+/// DKMS routes.
+pub fn index(
+    state: &RepoState,
+    routes: Vec<DkmsRoute>,
+    lookups: &[(String, KernelLookup)],
+    freshness: &Freshness,
+) -> Index {
+    let mut entries: Vec<IndexEntry> = state
+        .kernels
+        .iter()
+        .filter_map(|k| match &k.status {
+            KernelStatus::Prebuilt { entry } => Some(entry.clone()),
+            _ => None,
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        (&a.distro, &a.arch, &a.kernel_release, &a.module).cmp(&(
+            &b.distro,
+            &b.arch,
+            &b.kernel_release,
+            &b.module,
+        ))
+    });
+    let without_prebuilt = lookups
+        .iter()
+        .filter(|(_, l)| !matches!(l.status, KernelStatus::Prebuilt { .. }))
+        .map(|(_, l)| l.clone())
+        .collect();
+    Index {
+        schema_version: SCHEMA_VERSION,
+        module: state.module.clone(),
+        version: state.newest_version().unwrap_or_default(),
+        freshness: freshness.clone(),
+        entries,
+        without_prebuilt,
+        dkms: routes,
+    }
+}
+
+/// Where a prebuilt module file is stored. The version is part of the
+/// name so a file, once published, never changes under a reader who is
+/// holding an older index.
+pub fn prebuilt_file_path(
+    distro: &str,
+    arch: &str,
+    kernel: &KernelRelease,
+    module: &str,
+    version: &str,
+    extension: &str,
+) -> String {
+    format!("prebuilt/{distro}/{arch}/{kernel}/{module}-{version}.{extension}")
+}

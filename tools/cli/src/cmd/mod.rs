@@ -7,10 +7,12 @@ pub mod build;
 pub mod image;
 pub mod init;
 pub mod kernels;
+pub mod keygen;
 pub mod lint;
 pub mod matrix;
 pub mod merge;
 pub mod package;
+pub mod publish;
 pub mod render;
 
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;

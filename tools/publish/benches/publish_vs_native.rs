@@ -1,0 +1,203 @@
+//! Benchmark (not a test): `kmodfarm publish`'s apt side against
+//! `apt-ftparchive` (apt-utils) and `createrepo_c`, on the same synthetic
+//! packages in the same run: 1, 100 and 10,000 prebuilt-style packages plus
+//! the -dkms one, then adding 1 package to the 10,000-package repository
+//! (kmodfarm's incremental publish against `createrepo_c --update` and
+//! `apt-ftparchive` with its `--db` cache). Prints a table of seconds and
+//! ratios.
+//!
+//!     cargo bench -p kmodfarm-publish --bench publish_vs_native
+//!
+//! kmodfarm does the whole publish: read every .deb's control, copy it into
+//! the pool, Packages/.gz/.xz and by-hash for one codename, Release,
+//! InRelease and Release.gpg signed (Ed25519), index.json, the state file.
+//! apt-ftparchive: `packages` over the same directory, gzip -9 and xz of the
+//! list, `release` (no signing: that favours it). createrepo_c: the same
+//! number of .rpm files (made beforehand, not timed), default options.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use kmodfarm_publish::inputs::{DebTarget, Targets};
+use kmodfarm_publish::sign::{generate, Passphrase, SigningKey};
+use kmodfarm_publish::{execute, prepare, Disk, PublishOptions, Request};
+
+fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    kmodfarm_publish::apt::gzip(&b.into_inner().unwrap()).unwrap()
+}
+
+/// A small valid .deb carrying one 4 KiB file.
+fn deb(dir: &Path, name: &str, arch: &str) {
+    let control = format!(
+        "Package: {name}\nVersion: 1.0.0-1\nArchitecture: {arch}\nMaintainer: b <b@example.org>\nInstalled-Size: 4\nSection: kernel\nPriority: optional\nDescription: benchmark package\n synthetic package for the publish benchmark\n"
+    );
+    let payload = vec![0x5au8; 4096];
+    let members: [(&str, Vec<u8>); 3] = [
+        ("debian-binary", b"2.0\n".to_vec()),
+        (
+            "control.tar.gz",
+            tar_gz(&[("./control", control.as_bytes())]),
+        ),
+        (
+            "data.tar.gz",
+            tar_gz(&[("./usr/share/bench/payload", &payload)]),
+        ),
+    ];
+    let mut ar = b"!<arch>\n".to_vec();
+    for (n, data) in members {
+        ar.extend(
+            format!(
+                "{n:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n",
+                0,
+                0,
+                0,
+                0o100644,
+                data.len()
+            )
+            .bytes(),
+        );
+        ar.extend(&data);
+        if data.len() % 2 == 1 {
+            ar.push(b'\n');
+        }
+    }
+    std::fs::write(dir.join(format!("{name}_1.0.0-1_{arch}.deb")), ar).unwrap();
+}
+
+fn rpm(dir: &Path, name: &str) {
+    let pkg =
+        rpm::PackageBuilder::new(name, "1.0.0", "GPL-2.0-only", "x86_64", "benchmark package")
+            .using_config(rpm::BuildConfig::v4().compression(rpm::CompressionWithLevel::Gzip(1)))
+            .with_file_contents(
+                vec![0x5au8; 4096],
+                rpm::FileOptions::new(format!("/usr/share/bench/{name}")),
+            )
+            .unwrap()
+            .build()
+            .unwrap();
+    pkg.write_file(dir.join(format!("{name}-1.0.0-1.x86_64.rpm")))
+        .unwrap();
+}
+
+fn kernel_name(i: usize) -> String {
+    format!("kmfdemo-modules-6.1.0-{i}-amd64")
+}
+
+fn targets() -> Targets {
+    Targets {
+        module: "kmfdemo".into(),
+        deb: vec![DebTarget {
+            distro: "debian-12".into(),
+            codename: "bookworm".into(),
+            arch: "amd64".into(),
+        }],
+        distros: vec!["debian-12".into()],
+    }
+}
+
+fn kmodfarm_publish(key: &SigningKey, repo: &Path, packages: &Path) -> f64 {
+    let start = Instant::now();
+    let request = Request {
+        repo: repo.to_path_buf(),
+        packages: Some(packages.to_path_buf()),
+        builds: None,
+        options: PublishOptions {
+            keep: None,
+            valid_for: Some(7 * 86_400),
+            now: 1_900_000_000,
+        },
+        wait: false,
+    };
+    let prepared = prepare(&request, &targets(), key, false).unwrap();
+    execute(&prepared.plan, &mut Disk, &mut |_| {}).unwrap();
+    start.elapsed().as_secs_f64()
+}
+
+fn sh(script: &str) -> f64 {
+    let start = Instant::now();
+    let status = Command::new("sh").args(["-ec", script]).status().unwrap();
+    assert!(status.success(), "{script}");
+    start.elapsed().as_secs_f64()
+}
+
+fn apt_ftparchive(dir: &Path, db: Option<&Path>) -> f64 {
+    let db = db.map_or(String::new(), |d| format!("--db {}", d.display()));
+    sh(&format!(
+        "cd {d} && mkdir -p out && apt-ftparchive {db} packages debs > out/Packages && \
+         gzip -9 -k -f out/Packages && xz -6 -k -f out/Packages && \
+         apt-ftparchive release out > out/Release",
+        d = dir.display()
+    ))
+}
+
+fn main() {
+    for tool in ["apt-ftparchive", "createrepo_c"] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .status()
+                .unwrap()
+                .success(),
+            "{tool} is needed (scripts/test-deps.txt: apt-utils, createrepo-c)"
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let keyfile = work.path().join("key.asc");
+    std::fs::write(&keyfile, generate("bench", None).unwrap().secret_armored).unwrap();
+    let key = SigningKey::load(&keyfile, &Passphrase::None).unwrap();
+
+    println!("| packages | kmodfarm publish (apt) | apt-ftparchive | createrepo_c | kmodfarm vs both together |");
+    println!("|---:|---:|---:|---:|---:|");
+    for n in [1usize, 100, 10_000] {
+        let dir = work.path().join(format!("n{n}"));
+        let (debs, rpms) = (dir.join("debs"), dir.join("rpms"));
+        std::fs::create_dir_all(&debs).unwrap();
+        std::fs::create_dir_all(&rpms).unwrap();
+        deb(&debs, "kmfdemo-dkms", "all");
+        rpm(&rpms, "kmfdemo-dkms");
+        for i in 1..n {
+            deb(&debs, &kernel_name(i), "amd64");
+            rpm(&rpms, &kernel_name(i));
+        }
+        sh("sync");
+        let ours = kmodfarm_publish(&key, &dir.join("repo"), &debs);
+        let apt = apt_ftparchive(&dir, Some(&dir.join("ftparchive.db")));
+        let yum = sh(&format!("createrepo_c -q {}", rpms.display()));
+        println!(
+            "| {n} | {ours:.3} s | {apt:.3} s | {yum:.3} s | {:.1}× faster |",
+            (apt + yum) / ours
+        );
+
+        if n == 10_000 {
+            let new = dir.join("new");
+            std::fs::create_dir_all(&new).unwrap();
+            deb(&new, &kernel_name(n), "amd64");
+            std::fs::copy(
+                new.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n))),
+                debs.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n))),
+            )
+            .unwrap();
+            rpm(&rpms, &kernel_name(n));
+            let ours = kmodfarm_publish(&key, &dir.join("repo"), &new);
+            let apt = apt_ftparchive(&dir, Some(&dir.join("ftparchive.db")));
+            let yum = sh(&format!("createrepo_c -q --update {}", rpms.display()));
+            println!();
+            println!("| add 1 to 10,000 | kmodfarm publish (incremental) | apt-ftparchive --db (cached) | createrepo_c --update | kmodfarm vs createrepo_c --update |");
+            println!("|---|---:|---:|---:|---:|");
+            println!(
+                "| | {ours:.3} s | {apt:.3} s | {yum:.3} s | {:.1}× faster |",
+                yum / ours
+            );
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! What a publish is given: the package files of `kmodfarm package`
+//! (`--packages DIR`) and the output of `kmodfarm build` (`--builds DIR`,
+//! its `records.json` and module files), read and checked before anything
+//! is written.
+
+use std::path::{Path, PathBuf};
+
+use kmodfarm_model::record::BuildRecord;
+use kmodfarm_model::{Distro, DistroSet, Manifest, PackageFamily};
+
+use crate::apt::PoolPackage;
+use crate::debfile::read_control;
+use crate::error::{PublishError, Result};
+
+/// The repository's targets, from the manifest and the distro files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Targets {
+    /// The manifest's package name (the module).
+    pub module: String,
+    pub deb: Vec<DebTarget>,
+    /// Every target distro id, any family (the index names the DKMS route
+    /// of each).
+    pub distros: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DebTarget {
+    pub distro: String,
+    pub codename: String,
+    pub arch: String,
+}
+
+impl Targets {
+    pub fn new(manifest: &Manifest, set: &DistroSet) -> Targets {
+        let distros: Vec<&Distro> = manifest
+            .distros
+            .iter()
+            .filter_map(|id| set.get(id))
+            .collect();
+        Targets {
+            module: manifest.package.name.clone(),
+            deb: distros
+                .iter()
+                .filter(|d| d.family == PackageFamily::Deb)
+                .map(|d| DebTarget {
+                    distro: d.id.clone(),
+                    codename: d.release.clone(),
+                    arch: d.arch.clone(),
+                })
+                .collect(),
+            distros: distros.iter().map(|d| d.id.clone()).collect(),
+        }
+    }
+
+    pub fn codename_of(&self, distro: &str) -> Option<&str> {
+        self.deb
+            .iter()
+            .find(|t| t.distro == distro)
+            .map(|t| t.codename.as_str())
+    }
+}
+
+/// One .deb given to the publish.
+#[derive(Debug, Clone)]
+pub struct DebInput {
+    pub source: PathBuf,
+    pub package: PoolPackage,
+    /// Codenames it goes into.
+    pub codenames: Vec<String>,
+}
+
+/// The build output: its records and where it is.
+#[derive(Debug, Clone)]
+pub struct Builds {
+    pub dir: PathBuf,
+    pub records: Vec<BuildRecord>,
+}
+
+pub fn read_builds(dir: &Path) -> Result<Builds> {
+    let path = dir.join("records.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| PublishError::BadBuilds {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let records: Vec<BuildRecord> =
+        serde_json::from_str(&text).map_err(|e| PublishError::BadBuilds {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    Ok(Builds {
+        dir: dir.to_path_buf(),
+        records,
+    })
+}
+
+/// Every package file under `dir` (sorted), .deb read and checked against
+/// the manifest. `.rpm` files are returned apart: the yum metadata writer
+/// takes them. Anything else is an error: a packages directory holds
+/// packages only.
+pub fn read_packages(
+    dir: &Path,
+    targets: &Targets,
+    builds: Option<&Builds>,
+) -> Result<(Vec<DebInput>, Vec<PathBuf>)> {
+    let mut files = Vec::new();
+    collect_files(dir, &mut files)?;
+    files.sort();
+    let mut debs = Vec::new();
+    let mut rpms = Vec::new();
+    for path in files {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("deb") => debs.push(read_deb(&path, targets, builds)?),
+            Some("rpm") => rpms.push(path),
+            _ => {
+                return Err(PublishError::NotAPackage {
+                    path,
+                    message: "neither a .deb nor an .rpm (the packages directory must hold only `kmodfarm package` output)".into(),
+                })
+            }
+        }
+    }
+    Ok((debs, rpms))
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(PublishError::io("read", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(PublishError::io("read", dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(PublishError::io("read", &path))?;
+        if kind.is_dir() {
+            collect_files(&path, out)?;
+        } else if !entry.file_name().to_string_lossy().starts_with('.') {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn read_deb(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<DebInput> {
+    let bytes = std::fs::read(path).map_err(PublishError::io("read", path))?;
+    let not_a_package = |message: String| PublishError::NotAPackage {
+        path: path.to_path_buf(),
+        message,
+    };
+    let control = read_control(path, &bytes).map_err(not_a_package)?;
+    let package = PoolPackage::new(&control, &bytes).map_err(not_a_package)?;
+    let name = package.name().to_string();
+    let module = &targets.module;
+    let codenames = if name == format!("{module}-dkms") {
+        let mut all: Vec<String> = targets.deb.iter().map(|t| t.codename.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    } else if let Some(kernel) = name.strip_prefix(&format!("{module}-modules-")) {
+        vec![prebuilt_codename(path, kernel, targets, builds)?]
+    } else {
+        return Err(PublishError::WrongModule {
+            path: path.to_path_buf(),
+            package: name,
+            module: module.clone(),
+        });
+    };
+    Ok(DebInput {
+        source: path.to_path_buf(),
+        package,
+        codenames,
+    })
+}
+
+/// The codename a prebuilt package for `kernel` belongs to: its distro's,
+/// from the build records that made the module; with no records, the only
+/// Debian-family target when there is just one.
+fn prebuilt_codename(
+    path: &Path,
+    kernel: &str,
+    targets: &Targets,
+    builds: Option<&Builds>,
+) -> Result<String> {
+    let unknown = |message: String| PublishError::UnknownDistro {
+        path: path.to_path_buf(),
+        kernel: kernel.to_string(),
+        message,
+    };
+    if let Some(builds) = builds {
+        let mut distros: Vec<&str> = builds
+            .records
+            .iter()
+            .filter(|r| r.kernel_release.as_str().eq_ignore_ascii_case(kernel))
+            .filter_map(|r| targets.codename_of(&r.distro))
+            .collect();
+        distros.sort();
+        distros.dedup();
+        return match distros.as_slice() {
+            [one] => Ok(one.to_string()),
+            [] => Err(unknown(format!(
+                "no build record in {} names that kernel for a Debian-family target",
+                builds.dir.join("records.json").display()
+            ))),
+            many => Err(unknown(format!(
+                "build records name it for several codenames: {}",
+                many.join(", ")
+            ))),
+        };
+    }
+    match targets.deb.as_slice() {
+        [one] => Ok(one.codename.clone()),
+        _ => Err(unknown(
+            "the manifest has several Debian-family targets: pass --builds with the build output the package was made from".into(),
+        )),
+    }
+}

@@ -1,0 +1,553 @@
+//! Plan a publish: from the repository's state and the inputs, every file
+//! to copy in, every file to write (with its bytes, signatures made), and
+//! every file to remove afterwards. Nothing is written here; the plan is
+//! data, printable with `--dry-run --json`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use kmodfarm_model::record::{
+    dkms_package_name, prebuilt_package_name, BuildOutcome, Freshness, IndexEntry, KernelStatus,
+};
+use kmodfarm_model::PackageFamily;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::apt::{self, ReleaseInfo};
+use crate::error::{PublishError, Result};
+use crate::index;
+use crate::inputs::{Builds, DebInput, Targets};
+use crate::sign::SigningKey;
+use crate::state::{upstream, FileFact, RepoState, StoredDeb, StoredKernel, STATE_FILE};
+
+/// Options that shape the published repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishOptions {
+    /// Keep the newest N versions of the module; older ones are pruned.
+    pub keep: Option<usize>,
+    /// Seconds the signed metadata stays valid (Release's Valid-Until,
+    /// the index's `expires`).
+    pub valid_for: Option<u64>,
+    /// The publish's time: SOURCE_DATE_EPOCH when set, else now.
+    pub now: u64,
+}
+
+/// When a planned write becomes visible: content-addressed and new files
+/// first, then indexes, then the signed top-level files, then the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// A name nothing published refers to yet (pool, prebuilt, by-hash):
+    /// written straight to its final name.
+    New,
+    /// An index read by name (Packages, lookups, keys): replaced by rename.
+    Index,
+    /// index.json, Release, Release.gpg and InRelease: renamed last.
+    Signed,
+    /// `.kmodfarm/state.json`, after everything it describes.
+    State,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyIn {
+    pub from: PathBuf,
+    /// Relative to the repository root.
+    pub to: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteFile {
+    pub path: String,
+    pub stage: Stage,
+    pub size: u64,
+    pub sha256: String,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub repo: PathBuf,
+    pub serial: u64,
+    pub generated: u64,
+    pub expires: Option<u64>,
+    /// Whether the repository exists yet.
+    pub existing: bool,
+    pub copy: Vec<CopyIn>,
+    pub write: Vec<WriteFile>,
+    /// Removed after the new generation is in place.
+    pub remove: Vec<String>,
+    /// Input packages and modules the repository already holds, unread
+    /// beyond their size and digest.
+    pub unchanged: usize,
+    /// .rpm inputs, for the yum metadata writer.
+    pub rpms: Vec<PathBuf>,
+    #[serde(skip)]
+    pub state: RepoState,
+}
+
+pub struct PlanInputs<'a> {
+    pub repo: &'a Path,
+    pub targets: &'a Targets,
+    pub old: Option<RepoState>,
+    pub debs: Vec<DebInput>,
+    pub rpms: Vec<PathBuf>,
+    pub builds: Option<&'a Builds>,
+    pub key: &'a SigningKey,
+    pub options: &'a PublishOptions,
+}
+
+pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
+    let PlanInputs {
+        repo,
+        targets,
+        old,
+        debs,
+        rpms,
+        builds,
+        key,
+        options,
+    } = inputs;
+    let existing = old.is_some();
+    let old = old.unwrap_or_else(|| RepoState::empty(&targets.module));
+    let mut state = old.clone();
+    let mut copy = Vec::new();
+    let mut unchanged = 0;
+
+    // Packages: new ones are copied into the pool; one already there with
+    // the same name must be the same bytes.
+    for input in debs {
+        let pool = format!("deb/{}", input.package.filename);
+        match state
+            .debs
+            .iter_mut()
+            .find(|d| d.package.filename == input.package.filename)
+        {
+            Some(held) if held.package.sha256 == input.package.sha256 => {
+                for c in input.codenames {
+                    if !held.codenames.contains(&c) {
+                        held.codenames.push(c);
+                    }
+                }
+                held.codenames.sort();
+                if pool_file_intact(repo, &pool, &old) {
+                    unchanged += 1;
+                } else {
+                    copy.push(copy_in(&input.source, &pool, input.package.size, &input.package.sha256));
+                }
+            }
+            Some(_) => {
+                return Err(PublishError::Conflict {
+                    path: input.source,
+                    message: format!(
+                        "the repository already holds a different {pool} (same name, version and architecture, other bytes): raise the version or the release"
+                    ),
+                })
+            }
+            None => {
+                copy.push(copy_in(&input.source, &pool, input.package.size, &input.package.sha256));
+                state.debs.push(StoredDeb {
+                    package: input.package,
+                    codenames: input.codenames,
+                });
+            }
+        }
+    }
+    state
+        .debs
+        .sort_by(|a, b| a.package.filename.cmp(&b.package.filename));
+
+    // Build records: prebuilt modules, failures and out-of-range kernels.
+    if let Some(builds) = builds {
+        for record in &builds.records {
+            if !targets.distros.contains(&record.distro) || record.module.is_empty() {
+                continue;
+            }
+            let (status, file) = match &record.outcome {
+                BuildOutcome::Built { artifact } | BuildOutcome::Cached { artifact } => {
+                    let source = builds.dir.join(&artifact.path);
+                    check_artifact(&source, artifact.size, &artifact.sha256)?;
+                    let extension = artifact
+                        .path
+                        .rsplit_once(".ko")
+                        .map_or("ko".to_string(), |(_, rest)| format!("ko{rest}"));
+                    let path = index::prebuilt_file_path(
+                        &record.distro,
+                        &record.arch,
+                        &record.kernel_release,
+                        &artifact.module,
+                        &record.version,
+                        &extension,
+                    );
+                    let entry = IndexEntry {
+                        module: artifact.module.clone(),
+                        version: record.version.clone(),
+                        distro: record.distro.clone(),
+                        arch: record.arch.clone(),
+                        kernel_release: record.kernel_release.clone(),
+                        path: path.clone(),
+                        sha256: artifact.sha256.clone(),
+                        size: artifact.size,
+                        compression: artifact.compression,
+                        signed: artifact.signed,
+                        vermagic: artifact.vermagic.clone(),
+                        prebuilt_package: String::new(),
+                        package_path: String::new(),
+                        package_sha256: String::new(),
+                        dkms_package: dkms_package_name(&targets.module),
+                    };
+                    (
+                        KernelStatus::Prebuilt { entry },
+                        Some((source, path, artifact.clone())),
+                    )
+                }
+                BuildOutcome::Failed { reason, .. } => (
+                    KernelStatus::Failed {
+                        reason: reason.clone(),
+                    },
+                    None,
+                ),
+                BuildOutcome::Skipped { reason } => (
+                    KernelStatus::OutOfRange {
+                        reason: reason.clone(),
+                    },
+                    None,
+                ),
+            };
+            if let Some((source, path, artifact)) = file {
+                if old
+                    .files
+                    .get(&path)
+                    .is_some_and(|f| f.sha256 == digest_bytes(&artifact.sha256))
+                    && pool_file_intact(repo, &path, &old)
+                {
+                    unchanged += 1;
+                } else {
+                    copy.push(copy_in(&source, &path, artifact.size, &artifact.sha256));
+                }
+            }
+            let kernel = StoredKernel {
+                distro: record.distro.clone(),
+                arch: record.arch.clone(),
+                kernel_release: record.kernel_release.clone(),
+                module: record.module.clone(),
+                version: record.version.clone(),
+                status,
+            };
+            state
+                .kernels
+                .retain(|k| !(k.key() == kernel.key() && k.module == kernel.module));
+            state.kernels.push(kernel);
+        }
+    }
+
+    // --keep N: the newest N versions stay, in pool, indexes and page.
+    if let Some(keep) = options.keep {
+        let kept: BTreeSet<String> = state.versions().into_iter().take(keep.max(1)).collect();
+        state
+            .debs
+            .retain(|d| kept.contains(upstream(d.package.version())));
+        state.kernels.retain(|k| kept.contains(&k.version));
+        copy.retain(|c| {
+            !c.to.starts_with("deb/pool/")
+                || state
+                    .debs
+                    .iter()
+                    .any(|d| format!("deb/{}", d.package.filename) == c.to)
+        });
+        copy.retain(|c| {
+            !c.to.starts_with("prebuilt/")
+                || state.kernels.iter().any(|k| match &k.status {
+                    KernelStatus::Prebuilt { entry } => entry.path == c.to,
+                    _ => false,
+                })
+        });
+    }
+
+    link_prebuilt_packages(&mut state, targets);
+
+    let serial = old.serial + 1;
+    let freshness = Freshness {
+        generated: options.now,
+        expires: options.valid_for.map(|v| options.now + v),
+        serial,
+    };
+    state.serial = serial;
+    let when = options.now;
+
+    let mut write: Vec<WriteFile> = Vec::new();
+    let mut put = |path: String, stage: Stage, bytes: Vec<u8>| {
+        write.push(WriteFile {
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            path,
+            stage,
+            bytes,
+        })
+    };
+
+    // apt: one dists/<codename>/ per Debian-family target.
+    let info = ReleaseInfo {
+        origin: targets.module.clone(),
+        label: targets.module.clone(),
+        description: format!("{} packages, published by kmodfarm", targets.module),
+        date: when,
+        valid_until: freshness.expires,
+    };
+    let mut codenames: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for t in &targets.deb {
+        let archs = codenames.entry(&t.codename).or_default();
+        if !archs.contains(&t.arch) {
+            archs.push(t.arch.clone());
+        }
+    }
+    let mut by_hash = BTreeMap::new();
+    for (codename, archs) in &codenames {
+        let packages: Vec<&apt::PoolPackage> = state
+            .debs
+            .iter()
+            .filter(|d| d.codenames.iter().any(|c| c == codename))
+            .map(|d| &d.package)
+            .collect();
+        let dist = apt::dist(codename, archs, &packages, &info).map_err(PublishError::io(
+            "compress the package lists for",
+            repo.join("deb/dists").join(codename),
+        ))?;
+        let base = format!("deb/dists/{codename}");
+        for file in dist.indexes {
+            let hashed = format!("{base}/{}", file.by_hash_path());
+            by_hash.insert(hashed.clone(), fact(&file.bytes));
+            put(hashed, Stage::New, file.bytes.clone());
+            put(format!("{base}/{}", file.path), Stage::Index, file.bytes);
+        }
+        let release_gpg = key.detached_armored(dist.release.as_bytes(), when)?;
+        let in_release = key.clearsign(&dist.release, when)?;
+        put(
+            format!("{base}/Release"),
+            Stage::Signed,
+            dist.release.into_bytes(),
+        );
+        put(
+            format!("{base}/Release.gpg"),
+            Stage::Signed,
+            release_gpg.into_bytes(),
+        );
+        put(
+            format!("{base}/InRelease"),
+            Stage::Signed,
+            in_release.into_bytes(),
+        );
+    }
+
+    // The index and the per-kernel lookups, each with a detached signature.
+    let routes = index::dkms_routes(&state, targets);
+    let lookups = index::lookups(&state, &routes, &freshness);
+    for (path, lookup) in &lookups {
+        let json = to_json(lookup);
+        let sig = key.detached_armored(&json, when)?;
+        put(path.clone(), Stage::Index, json);
+        put(format!("{path}.asc"), Stage::Index, sig.into_bytes());
+    }
+    let index_json = to_json(&index::index(&state, routes, &lookups, &freshness));
+    let index_sig = key.detached_armored(&index_json, when)?;
+    put("index.json".into(), Stage::Signed, index_json);
+    put(
+        "index.json.asc".into(),
+        Stage::Signed,
+        index_sig.into_bytes(),
+    );
+
+    // The public key, for apt's signed-by and the installer.
+    put(
+        format!("keys/{}.asc", targets.module),
+        Stage::Index,
+        key.public_key_armored()?.into_bytes(),
+    );
+    put(
+        format!("keys/{}.gpg", targets.module),
+        Stage::Index,
+        key.public_key_binary()?,
+    );
+
+    // Drop writes whose bytes are already in place (by-hash files of an
+    // unchanged list, unchanged keys), so an incremental publish touches
+    // only what changed. Signed files always change (dates, serial).
+    write.retain(|w| {
+        w.stage != Stage::New
+            || old
+                .files
+                .get(&w.path)
+                .or(old.retained.get(&w.path))
+                .is_none_or(|f| f.sha256 != digest_bytes(&w.sha256))
+    });
+
+    // The new generation's files, and what to remove once it is in place.
+    let mut files: BTreeMap<String, FileFact> = BTreeMap::new();
+    for d in &state.debs {
+        files.insert(
+            format!("deb/{}", d.package.filename),
+            FileFact {
+                size: d.package.size,
+                sha256: digest_bytes(&d.package.sha256),
+            },
+        );
+    }
+    for k in &state.kernels {
+        if let KernelStatus::Prebuilt { entry } = &k.status {
+            files.insert(
+                entry.path.clone(),
+                FileFact {
+                    size: entry.size,
+                    sha256: digest_bytes(&entry.sha256),
+                },
+            );
+        }
+    }
+    for w in &write {
+        if w.stage != Stage::New {
+            files.insert(
+                w.path.clone(),
+                FileFact {
+                    size: w.size,
+                    sha256: digest_bytes(&w.sha256),
+                },
+            );
+        }
+    }
+    files.extend(by_hash.iter().map(|(k, v)| (k.clone(), *v)));
+    let retained: BTreeMap<String, FileFact> = old
+        .files
+        .iter()
+        .filter(|(p, _)| p.contains("/by-hash/") && !files.contains_key(*p))
+        .map(|(p, f)| (p.clone(), *f))
+        .collect();
+    let remove: Vec<String> = old
+        .files
+        .keys()
+        .chain(old.retained.keys())
+        .filter(|p| !files.contains_key(*p) && !retained.contains_key(*p))
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    state.files = files;
+    state.retained = retained;
+
+    // Compact: it is read by kmodfarm only, and grows with the repository.
+    let state_json = serde_json::to_vec(&state).expect("state serializes");
+    write.push(WriteFile {
+        path: STATE_FILE.into(),
+        stage: Stage::State,
+        size: state_json.len() as u64,
+        sha256: hex::encode(Sha256::digest(&state_json)),
+        bytes: state_json,
+    });
+    write.sort_by(|a, b| a.stage.cmp(&b.stage).then_with(|| a.path.cmp(&b.path)));
+    copy.sort_by(|a, b| a.to.cmp(&b.to));
+    copy.dedup_by(|a, b| a.to == b.to);
+
+    Ok(Plan {
+        repo: repo.to_path_buf(),
+        serial,
+        generated: freshness.generated,
+        expires: freshness.expires,
+        existing,
+        copy,
+        write,
+        remove,
+        unchanged,
+        rpms,
+        state,
+    })
+}
+
+/// Fills each prebuilt entry's package fields from the .deb in the
+/// repository that carries it (same kernel, same version, its distro's
+/// codename).
+fn link_prebuilt_packages(state: &mut RepoState, targets: &Targets) {
+    let debs = state.debs.clone();
+    for k in &mut state.kernels {
+        let KernelStatus::Prebuilt { entry } = &mut k.status else {
+            continue;
+        };
+        let Some(codename) = targets.codename_of(&k.distro) else {
+            continue;
+        };
+        let name = prebuilt_package_name(&targets.module, PackageFamily::Deb, &k.kernel_release);
+        entry.prebuilt_package = name.clone();
+        if let Some(d) = debs.iter().find(|d| {
+            d.package.name() == name
+                && upstream(d.package.version()) == k.version
+                && d.codenames.iter().any(|c| c == codename)
+        }) {
+            entry.package_path = format!("deb/{}", d.package.filename);
+            entry.package_sha256 = d.package.sha256.clone();
+        }
+    }
+}
+
+fn copy_in(from: &Path, to: &str, size: u64, sha256: &str) -> CopyIn {
+    CopyIn {
+        from: from.to_path_buf(),
+        to: to.to_string(),
+        size,
+        sha256: sha256.to_string(),
+    }
+}
+
+/// The file the state names is there with the size it recorded (a cheap
+/// check: a changed or truncated pool file is copied again).
+fn pool_file_intact(repo: &Path, path: &str, old: &RepoState) -> bool {
+    let Some(fact) = old.files.get(path) else {
+        return false;
+    };
+    std::fs::metadata(repo.join(path)).is_ok_and(|m| m.len() == fact.size)
+}
+
+fn check_artifact(path: &Path, size: u64, sha256: &str) -> Result<()> {
+    let bad = |message: String| PublishError::BadBuilds {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|e| bad(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        hash.update(&buf[..n]);
+    }
+    let got = hex::encode(hash.finalize());
+    if total != size || got != sha256 {
+        return Err(bad(format!(
+            "the module file does not match its build record (record: {size} bytes, sha256 {sha256}; file: {total} bytes, sha256 {got})"
+        )));
+    }
+    Ok(())
+}
+
+fn fact(bytes: &[u8]) -> FileFact {
+    FileFact {
+        size: bytes.len() as u64,
+        sha256: Sha256::digest(bytes).into(),
+    }
+}
+
+fn digest_bytes(hex_digest: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let _ = hex::decode_to_slice(hex_digest, &mut out);
+    out
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut json = serde_json::to_vec_pretty(value).expect("repository types serialize");
+    json.push(b'\n');
+    json
+}

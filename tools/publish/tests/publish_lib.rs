@@ -1,0 +1,425 @@
+//! The publish as a library, on small packages made by the test: what it
+//! writes (snapshots of the unsigned files), that it is reproducible, that
+//! a second publish reads only what changed, that `--keep` prunes, and
+//! that index.json and the lookup files match the committed JSON Schemas
+//! (checked by Debian's python3-jsonschema, a real validator).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kmodfarm_model::manifest::Compression;
+use kmodfarm_model::record::{
+    index_schema, kernel_lookup_schema, Artifact, BuildOutcome, BuildRecord, SymbolSource,
+    SCHEMA_VERSION,
+};
+use kmodfarm_model::KernelRelease;
+use kmodfarm_publish::inputs::{DebTarget, Targets};
+use kmodfarm_publish::sign::{generate, Passphrase, SigningKey};
+use kmodfarm_publish::{execute, prepare, Disk, PublishOptions, Request};
+use sha2::{Digest, Sha256};
+
+const NOW: u64 = 1_900_000_000; // after any key made today
+
+/// A minimal .deb (deb(5): ar with debian-binary, control.tar.gz,
+/// data.tar.gz), the same bytes every time.
+fn tiny_deb(dir: &Path, name: &str, version: &str, arch: &str) -> PathBuf {
+    fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            h.set_cksum();
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        kmodfarm_publish::apt::gzip(&b.into_inner().unwrap()).unwrap()
+    }
+    let control = format!(
+        "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: t <t@example.org>\nPriority: optional\nDescription: test package\n a test package made by publish_lib.rs\n"
+    );
+    let members: [(&str, Vec<u8>); 3] = [
+        ("debian-binary", b"2.0\n".to_vec()),
+        (
+            "control.tar.gz",
+            tar_gz(&[("./control", control.as_bytes())]),
+        ),
+        ("data.tar.gz", tar_gz(&[])),
+    ];
+    let mut ar = b"!<arch>\n".to_vec();
+    for (n, data) in members {
+        ar.extend(
+            format!(
+                "{n:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n",
+                0,
+                0,
+                0,
+                0o100644,
+                data.len()
+            )
+            .bytes(),
+        );
+        ar.extend(&data);
+        if data.len() % 2 == 1 {
+            ar.push(b'\n');
+        }
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{name}_{version}_{arch}.deb"));
+    std::fs::write(&path, ar).unwrap();
+    path
+}
+
+fn targets() -> Targets {
+    Targets {
+        module: "kmfdemo".into(),
+        deb: vec![
+            DebTarget {
+                distro: "debian-12".into(),
+                codename: "bookworm".into(),
+                arch: "amd64".into(),
+            },
+            DebTarget {
+                distro: "debian-13".into(),
+                codename: "trixie".into(),
+                arch: "amd64".into(),
+            },
+        ],
+        distros: vec!["debian-12".into(), "debian-13".into()],
+    }
+}
+
+/// A build output with one built kernel, one failed and one out of range.
+fn builds(dir: &Path, version: &str) -> PathBuf {
+    let k = KernelRelease::parse("6.1.0-57-amd64").unwrap();
+    let module = b"\x28\xb5\x2f\xfd stand-in module bytes";
+    let rel = format!("debian-12/amd64/{k}/kmfdemo.ko.zst");
+    std::fs::create_dir_all(dir.join(&rel).parent().unwrap()).unwrap();
+    std::fs::write(dir.join(&rel), module).unwrap();
+    let record = |kernel: &str, outcome: BuildOutcome| BuildRecord {
+        schema_version: SCHEMA_VERSION,
+        module: "kmfdemo".into(),
+        version: version.into(),
+        distro: "debian-12".into(),
+        arch: "amd64".into(),
+        kernel_release: KernelRelease::parse(kernel).unwrap(),
+        outcome,
+        inputs: Vec::new(),
+        symbol_source: SymbolSource::NotNeeded,
+        compiler: Some("gcc-12".into()),
+        toolchain_image: None,
+        cache_key: "k".into(),
+        duration_ms: 1,
+        log: None,
+        boot_test: None,
+    };
+    let records = vec![
+        record(
+            k.as_str(),
+            BuildOutcome::Built {
+                artifact: Artifact {
+                    path: rel,
+                    module: "kmfdemo".into(),
+                    sha256: hex::encode(Sha256::digest(module)),
+                    size: module.len() as u64,
+                    compression: Compression::Zst,
+                    signed: false,
+                    vermagic: format!("{k} SMP preempt mod_unload modversions"),
+                },
+            },
+        ),
+        record(
+            "6.12.57+deb12-amd64",
+            BuildOutcome::Failed {
+                reason: "class_create: too many arguments".into(),
+                log_tail: vec![],
+            },
+        ),
+        record(
+            "5.10.0-30-amd64",
+            BuildOutcome::Skipped {
+                reason: "below the manifest's minimum 5.15".into(),
+            },
+        ),
+    ];
+    std::fs::write(
+        dir.join("records.json"),
+        serde_json::to_vec_pretty(&records).unwrap(),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    key: SigningKey,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let key = generate("test", None).unwrap();
+        let path = dir.path().join("key.asc");
+        std::fs::write(&path, key.secret_armored).unwrap();
+        let key = SigningKey::load(&path, &Passphrase::None).unwrap();
+        Setup { dir, key }
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    /// Publishes and returns the plan's (copied, unchanged, removed).
+    fn publish(
+        &self,
+        repo: &str,
+        packages: Option<&str>,
+        builds: Option<&str>,
+        keep: Option<usize>,
+        now: u64,
+    ) -> (usize, usize, usize) {
+        let request = Request {
+            repo: self.path(repo),
+            packages: packages.map(|p| self.path(p)),
+            builds: builds.map(|p| self.path(p)),
+            options: PublishOptions {
+                keep,
+                valid_for: Some(7 * 86_400),
+                now,
+            },
+            wait: false,
+        };
+        let prepared = prepare(&request, &targets(), &self.key, false).unwrap();
+        let plan = &prepared.plan;
+        execute(plan, &mut Disk, &mut |_| {}).unwrap();
+        (plan.copy.len(), plan.unchanged, plan.remove.len())
+    }
+}
+
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn text(repo: &Path, p: &str) -> String {
+    std::fs::read_to_string(repo.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+#[test]
+fn the_unsigned_files_are_what_apt_and_the_installer_expect() {
+    let s = Setup::new();
+    tiny_deb(&s.path("pk"), "kmfdemo-dkms", "1.0.0-1", "all");
+    builds(&s.path("builds"), "1.0.0");
+    tiny_deb(
+        &s.path("pk"),
+        "kmfdemo-modules-6.1.0-57-amd64",
+        "1.0.0-1",
+        "amd64",
+    );
+    s.publish("repo", Some("pk"), Some("builds"), None, NOW);
+    let repo = s.path("repo");
+    insta::assert_snapshot!(
+        "release_bookworm",
+        text(&repo, "deb/dists/bookworm/Release")
+    );
+    insta::assert_snapshot!(
+        "packages_bookworm",
+        text(&repo, "deb/dists/bookworm/main/binary-amd64/Packages")
+    );
+    // The prebuilt package is Debian 12's only; the -dkms one is everywhere.
+    insta::assert_snapshot!(
+        "packages_trixie",
+        text(&repo, "deb/dists/trixie/main/binary-amd64/Packages")
+    );
+    insta::assert_snapshot!("index_json", text(&repo, "index.json"));
+    insta::assert_snapshot!(
+        "lookup_failed",
+        text(&repo, "prebuilt/debian-12/amd64/6.12.57+deb12-amd64.json")
+    );
+    // The prebuilt module is where its entry says, with its bytes.
+    let index: serde_json::Value = serde_json::from_str(&text(&repo, "index.json")).unwrap();
+    let entry = &index["entries"][0];
+    let bytes = std::fs::read(repo.join(entry["path"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        entry["sha256"].as_str().unwrap()
+    );
+    assert!(repo.join(entry["package_path"].as_str().unwrap()).is_file());
+    // Every signature verifies under the published key.
+    let keyring = repo.join("keys/kmfdemo.gpg");
+    for (sig, data) in [
+        ("index.json.asc", Some("index.json")),
+        (
+            "prebuilt/debian-12/amd64/6.1.0-57-amd64.json.asc",
+            Some("prebuilt/debian-12/amd64/6.1.0-57-amd64.json"),
+        ),
+        (
+            "deb/dists/trixie/Release.gpg",
+            Some("deb/dists/trixie/Release"),
+        ),
+        ("deb/dists/trixie/InRelease", None),
+    ] {
+        let mut cmd = Command::new("gpgv");
+        cmd.arg("--keyring").arg(&keyring).arg(repo.join(sig));
+        if let Some(d) = data {
+            cmd.arg(repo.join(d));
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{sig}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn same_inputs_and_time_give_the_same_repository() {
+    let s = Setup::new();
+    tiny_deb(&s.path("pk"), "kmfdemo-dkms", "1.0.0-1", "all");
+    builds(&s.path("builds"), "1.0.0");
+    s.publish("a", Some("pk"), Some("builds"), None, NOW);
+    s.publish("b", Some("pk"), Some("builds"), None, NOW);
+    assert_eq!(tree(&s.path("a")), tree(&s.path("b")));
+    s.publish("c", Some("pk"), Some("builds"), None, NOW + 1);
+    assert_ne!(
+        tree(&s.path("a")),
+        tree(&s.path("c")),
+        "the time is in the Release"
+    );
+}
+
+#[test]
+fn a_second_publish_reads_only_what_changed_and_keep_prunes_old_versions() {
+    let s = Setup::new();
+    tiny_deb(&s.path("v1"), "kmfdemo-dkms", "1.0.0-1", "all");
+    builds(&s.path("b1"), "1.0.0");
+    assert_eq!(
+        s.publish("repo", Some("v1"), Some("b1"), None, NOW),
+        (2, 0, 0)
+    );
+    // The same inputs again: nothing copied, the serial grows.
+    assert_eq!(
+        s.publish("repo", Some("v1"), Some("b1"), None, NOW + 1),
+        (0, 2, 0)
+    );
+    let repo = s.path("repo");
+    let index: serde_json::Value = serde_json::from_str(&text(&repo, "index.json")).unwrap();
+    assert_eq!(index["serial"], 2);
+
+    // A new version with --keep 1: the old one leaves pool and index.
+    tiny_deb(&s.path("v2"), "kmfdemo-dkms", "1.0.1-1", "all");
+    builds(&s.path("b2"), "1.0.1");
+    let (copied, _, removed) = s.publish("repo", Some("v2"), Some("b2"), Some(1), NOW + 2);
+    assert_eq!(copied, 2);
+    assert!(removed >= 2, "removed {removed}");
+    let packages = text(&repo, "deb/dists/bookworm/main/binary-amd64/Packages");
+    assert!(
+        packages.contains("Version: 1.0.1-1") && !packages.contains("Version: 1.0.0-1"),
+        "{packages}"
+    );
+    assert!(!repo
+        .join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.0-1_all.deb")
+        .exists());
+    let index: serde_json::Value = serde_json::from_str(&text(&repo, "index.json")).unwrap();
+    assert_eq!(index["version"], "1.0.1");
+    assert_eq!(index["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(index["entries"][0]["version"], "1.0.1");
+    assert!(!repo
+        .join("prebuilt/debian-12/amd64/6.1.0-57-amd64/kmfdemo-1.0.0.ko.zst")
+        .exists());
+    // A pool file that went missing is noticed by its size and copied again.
+    std::fs::remove_file(repo.join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.1-1_all.deb"))
+        .unwrap();
+    assert_eq!(
+        s.publish("repo", Some("v2"), Some("b2"), Some(1), NOW + 3)
+            .0,
+        1
+    );
+    assert!(repo
+        .join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.1-1_all.deb")
+        .is_file());
+}
+
+fn schema_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../schemas")
+        .join(name)
+}
+
+#[test]
+fn committed_schemas_are_the_model_types_and_real_output_validates() {
+    for (name, schema) in [
+        ("index.schema.json", index_schema()),
+        ("kernel-lookup.schema.json", kernel_lookup_schema()),
+    ] {
+        let generated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        let path = schema_file(name);
+        if std::env::var_os("KMODFARM_UPDATE_SCHEMAS").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} differs from the model types: rerun with KMODFARM_UPDATE_SCHEMAS=1 and commit it",
+            path.display()
+        );
+    }
+
+    let s = Setup::new();
+    tiny_deb(&s.path("pk"), "kmfdemo-dkms", "1.0.0-1", "all");
+    builds(&s.path("builds"), "1.0.0");
+    s.publish("repo", Some("pk"), Some("builds"), None, NOW);
+    let repo = s.path("repo");
+    let mut checks = vec![("index.schema.json", repo.join("index.json"))];
+    for k in ["6.1.0-57-amd64", "6.12.57+deb12-amd64", "5.10.0-30-amd64"] {
+        checks.push((
+            "kernel-lookup.schema.json",
+            repo.join(format!("prebuilt/debian-12/amd64/{k}.json")),
+        ));
+    }
+    for (schema, doc) in checks {
+        let validate = |doc: &Path| {
+            Command::new("/usr/bin/python3")
+                .args([
+                    "-c",
+                    "import json, sys, jsonschema\n\
+                     jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))",
+                ])
+                .arg(schema_file(schema))
+                .arg(doc)
+                .output()
+                .unwrap()
+        };
+        let out = validate(&doc);
+        assert!(
+            out.status.success(),
+            "{} against {schema}: {}",
+            doc.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The validator does refuse: a lookup without its serial is invalid.
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&doc).unwrap()).unwrap();
+        value.as_object_mut().unwrap().remove("serial");
+        let broken = s.path("broken.json");
+        std::fs::write(&broken, value.to_string()).unwrap();
+        assert!(
+            !validate(&broken).status.success(),
+            "{schema} accepted a file without serial"
+        );
+    }
+}
