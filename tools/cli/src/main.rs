@@ -52,6 +52,8 @@ enum Command {
     Matrix(cmd::matrix::Args),
     /// Combine the outputs of sharded builds into one.
     Merge(cmd::merge::Args),
+    /// Serve a published repository over HTTP (tests, demos, air-gapped sites).
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Build(args) => cmd::build::run(&ctx, args),
         Command::Matrix(args) => cmd::matrix::run(&ctx, args),
         Command::Merge(args) => cmd::merge::run(&ctx, args),
+        Command::Serve(args) => cmd::serve::run(&ctx, args),
         Command::Render(args) => cmd::render::run(&ctx, args),
         Command::Lint(args) => cmd::lint::run(&ctx, args),
         Command::Package(args) => cmd::package::run(&ctx, args),

@@ -11,6 +11,7 @@ pub mod matrix;
 pub mod merge;
 pub mod package;
 pub mod render;
+pub mod serve;
 
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
