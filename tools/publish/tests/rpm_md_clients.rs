@@ -247,7 +247,10 @@ fn dnf_reads_the_signed_repository_and_downloads_packages() {
     run(rpm().arg("--import").arg(&key.public));
     for name in &got {
         let checked = run(rpm().arg("-K").arg(downloads.join(name)));
-        assert!(checked.trim_end().ends_with("digests signatures OK"), "{checked}");
+        assert!(
+            checked.trim_end().ends_with("digests signatures OK"),
+            "{checked}"
+        );
     }
 }
 
