@@ -356,7 +356,7 @@ fn split_evr(evr: &str) -> (Option<String>, Option<String>, Option<String>) {
         Some((e, rest)) if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => {
             (Some(e.to_string()), rest)
         }
-        Some((e, rest)) if e.is_empty() => (Some("0".to_string()), rest),
+        Some(("", rest)) => (Some("0".to_string()), rest),
         Some(_) => (None, evr),
         None => (Some("0".to_string()), evr),
     };
