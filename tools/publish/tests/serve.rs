@@ -263,3 +263,45 @@ fn a_missing_repository_is_an_error_naming_it() {
         out.stderr
     );
 }
+
+/// The library's server in this process: a shutdown stops accepting at
+/// once but lets the download in flight finish, and reports through
+/// events what it answered.
+#[test]
+fn shutdown_lets_the_request_in_flight_finish() {
+    use kmodfarm_publish::serve::{ServeEvent, Server};
+    use std::sync::Mutex;
+
+    let dir = repo();
+    let root = dir.path().join("repo");
+    let big: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(root.join("big.bin"), &big).unwrap();
+    let server = Server::bind(&root, "127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .threads(2);
+    let url = format!("http://{}/big.bin", server.local_addr());
+    let handle = server.shutdown_handle();
+    let events = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        let running = scope.spawn(|| server.run(&|e| events.lock().unwrap().push(e)));
+        // About two seconds at this rate.
+        let download = scope.spawn(|| curl(&url, &["--limit-rate", "2M"]));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        handle.shutdown();
+        let reply = download.join().unwrap();
+        assert_eq!(reply.status, 200);
+        assert!(reply.body == big, "the download in flight was cut short");
+        running.join().unwrap().unwrap();
+    });
+    let events = events.into_inner().unwrap();
+    assert!(
+        events.iter().any(|e| matches!(e, ServeEvent::Request { target, status: 200, bytes: 4_000_000, .. } if target == "/big.bin")),
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&ServeEvent::Stopped));
+    // Nothing listens any more.
+    assert!(std::net::TcpStream::connect(
+        url.trim_start_matches("http://").split('/').next().unwrap()
+    )
+    .is_err());
+}
