@@ -507,11 +507,23 @@ pub fn repodata(packages: &[RpmPackage], options: &RepodataOptions) -> Result<Re
             });
         }
     }
-    let documents = [
-        ("primary", primary_xml(&sorted, options)),
-        ("filelists", filelists_xml(&sorted)),
-        ("other", other_xml(&sorted)),
-    ];
+    // Each document is written and compressed on its own thread: the
+    // three are independent, and compression is most of the time.
+    let documents: Vec<(&str, String, Vec<u8>)> = std::thread::scope(|scope| {
+        let compress = |kind: &'static str, xml: String| {
+            let compressed = options.compression.compress(xml.as_bytes());
+            (kind, xml, compressed)
+        };
+        let sorted = &sorted;
+        let jobs = [
+            scope.spawn(move || compress("primary", primary_xml(sorted, options))),
+            scope.spawn(move || compress("filelists", filelists_xml(sorted))),
+            scope.spawn(move || compress("other", other_xml(sorted))),
+        ];
+        jobs.map(|j| j.join().expect("metadata threads do not panic"))
+            .into_iter()
+            .collect()
+    });
 
     let mut files = BTreeMap::new();
     let mut repomd = String::from(
@@ -519,9 +531,8 @@ pub fn repodata(packages: &[RpmPackage], options: &RepodataOptions) -> Result<Re
          <repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n",
     );
     repomd.push_str(&format!("  <revision>{}</revision>\n", options.timestamp));
-    for (kind, xml) in documents {
+    for (kind, xml, compressed) in documents {
         let open_sha = hex::encode(Sha256::digest(xml.as_bytes()));
-        let compressed = options.compression.compress(xml.as_bytes());
         let sha = hex::encode(Sha256::digest(&compressed));
         let path = format!("repodata/{sha}-{kind}.{}", options.compression.suffix());
         repomd.push_str(&format!(
