@@ -58,6 +58,8 @@ enum Command {
     Keygen(cmd::keygen::Args),
     /// Publish packages and builds as a signed apt repository with the prebuilt index.
     Publish(cmd::publish::Args),
+    /// Serve a published repository over HTTP (tests, demos, air-gapped sites).
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::BootTest(args) => cmd::boot_test::run(&ctx, args),
         Command::Matrix(args) => cmd::matrix::run(&ctx, args),
         Command::Merge(args) => cmd::merge::run(&ctx, args),
+        Command::Serve(args) => cmd::serve::run(&ctx, args),
         Command::Render(args) => cmd::render::run(&ctx, args),
         Command::Lint(args) => cmd::lint::run(&ctx, args),
         Command::Package(args) => cmd::package::run(&ctx, args),

@@ -14,6 +14,7 @@ pub mod merge;
 pub mod package;
 pub mod publish;
 pub mod render;
+pub mod serve;
 
 pub type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
