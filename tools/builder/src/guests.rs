@@ -13,7 +13,6 @@ use kmodfarm_model::{Distro, Manifest};
 
 use crate::boot_test::{self, BootTestSpec, ModuleFile, DEFAULT_TIMEOUT};
 use crate::error::{BuildError, Result};
-use crate::headers::HeaderLayer;
 use crate::image::RootInfo;
 use crate::initramfs::Initramfs;
 use crate::kernel_image::{ImageStore, KernelImage};
@@ -98,7 +97,8 @@ pub fn guest_budget() -> usize {
 
 pub struct Guests<'a> {
     pub options: &'a GuestOptions,
-    images: ImageStore,
+    /// Kernel images and busybox, fetched once per kernel and cached.
+    pub(crate) images: ImageStore,
     symbols: SymbolStore,
     cache: PathBuf,
     slots: Slots,
@@ -123,17 +123,6 @@ impl<'a> Guests<'a> {
     /// Whether `manifest`'s jobs need a kernel image at all.
     pub fn needed(&self, manifest: &Manifest) -> bool {
         self.options.boot.is_some() || manifest.build.needs(kmodfarm_model::KernelInput::SystemMap)
-    }
-
-    pub fn image(
-        &self,
-        runtime: &dyn Runtime,
-        root: &RootInfo,
-        distro: &Distro,
-        entry: &MatrixEntry,
-        headers: Option<&HeaderLayer>,
-    ) -> Result<KernelImage> {
-        self.images.image(runtime, root, distro, entry, headers)
     }
 
     /// The accelerator of this run: chosen once (a KVM probe boot with
@@ -248,14 +237,7 @@ impl<'a> Guests<'a> {
                 accel,
             })
         });
-        let result = result.unwrap_or_else(|e| kmodfarm_model::record::BootTest {
-            passed: false,
-            reason: format!("the boot test could not run: {e}"),
-            duration_ms: 0,
-            accel: String::new(),
-            symbol: None,
-            console_tail: Vec::new(),
-        });
+        let result = result.unwrap_or_else(|e| kmodfarm_model::record::BootTest::could_not_run(&e));
         let failed = !result.passed && !options.keep_going;
         for r in records.iter_mut() {
             if !matches!(

@@ -2,6 +2,8 @@
 //! test case per kernel and module; failures carry the log's tail, skips
 //! their reason).
 
+use kmodfarm_model::text::escape_markup;
+
 use kmodfarm_model::record::{BuildOutcome, BuildRecord};
 
 /// One row of the final table.
@@ -105,23 +107,6 @@ pub fn any_failed(records: &[BuildRecord]) -> bool {
         .any(|r| matches!(r.outcome, BuildOutcome::Failed { .. }))
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters, which build logs can hold.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// JUnit XML: one `<testsuite>` named `suite`, a `<testcase>` per record,
 /// and one more per boot test (`<kernel> <module> boot-test`, its console
 /// tail in the failure).
@@ -144,7 +129,7 @@ pub fn junit(suite: &str, records: &[BuildRecord]) -> String {
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     xml.push_str(&format!(
         "<testsuites>\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{total:.3}\">\n",
-        escape(suite),
+        escape_markup(suite),
         records.len() + boots.len()
     ));
     for r in records {
@@ -152,17 +137,17 @@ pub fn junit(suite: &str, records: &[BuildRecord]) -> String {
         let class = format!("{}.{}", r.distro, r.arch);
         let head = format!(
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            escape(&class),
-            escape(&name),
+            escape_markup(&class),
+            escape_markup(&name),
             r.duration_ms as f64 / 1000.0
         );
         match &r.outcome {
             BuildOutcome::Built { .. } | BuildOutcome::Cached { .. } => xml.push_str(&format!("{head}/>\n")),
-            BuildOutcome::Skipped { reason } => xml.push_str(&format!("{head}>\n      <skipped message=\"{}\"/>\n    </testcase>\n", escape(reason))),
+            BuildOutcome::Skipped { reason } => xml.push_str(&format!("{head}>\n      <skipped message=\"{}\"/>\n    </testcase>\n", escape_markup(reason))),
             BuildOutcome::Failed { reason, log_tail } => xml.push_str(&format!(
                 "{head}>\n      <failure message=\"{}\" type=\"build\">{}</failure>\n    </testcase>\n",
-                escape(reason.lines().next().unwrap_or("")),
-                escape(&log_tail.join("\n"))
+                escape_markup(reason.lines().next().unwrap_or("")),
+                escape_markup(&log_tail.join("\n"))
             )),
         }
     }
@@ -170,8 +155,8 @@ pub fn junit(suite: &str, records: &[BuildRecord]) -> String {
         let boot = r.boot_test.as_ref().expect("filtered");
         let head = format!(
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            escape(&format!("{}.{}", r.distro, r.arch)),
-            escape(&format!("{} {} boot-test", r.kernel_release, r.module)),
+            escape_markup(&format!("{}.{}", r.distro, r.arch)),
+            escape_markup(&format!("{} {} boot-test", r.kernel_release, r.module)),
             boot.duration_ms as f64 / 1000.0
         );
         if boot.passed {
@@ -179,8 +164,8 @@ pub fn junit(suite: &str, records: &[BuildRecord]) -> String {
         } else {
             xml.push_str(&format!(
                 "{head}>\n      <failure message=\"{}\" type=\"boot-test\">{}</failure>\n    </testcase>\n",
-                escape(&boot.reason),
-                escape(&boot.console_tail.join("\n"))
+                escape_markup(&boot.reason),
+                escape_markup(&boot.console_tail.join("\n"))
             ));
         }
     }

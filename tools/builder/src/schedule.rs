@@ -207,7 +207,10 @@ fn build_one<'r>(
         Ok(d) => d,
         Err(e) => return (job::failed(shared, job, &with_causes(&e), started), None),
     };
-    let image = match guests.image(shared.runtime, root, distro, &job.entry, Some(layer)) {
+    let image = match guests
+        .images
+        .image(shared.runtime, root, distro, &job.entry, Some(layer))
+    {
         Ok(image) => image,
         Err(e) => return (job::failed(shared, job, &with_causes(&e), started), None),
     };
@@ -383,7 +386,13 @@ pub fn boot_test_output(
                         };
                         Ok((
                             root,
-                            guests.image(opts.runtime, root, distro, &entry, layer.as_ref())?,
+                            guests.images.image(
+                                opts.runtime,
+                                root,
+                                distro,
+                                &entry,
+                                layer.as_ref(),
+                            )?,
                         ))
                     })();
                     match prepared {
@@ -397,14 +406,8 @@ pub fn boot_test_output(
                         ),
                         Err(e) => {
                             for r in &mut group {
-                                r.boot_test = Some(kmodfarm_model::record::BootTest {
-                                    passed: false,
-                                    reason: format!("the boot test could not run: {e}"),
-                                    duration_ms: 0,
-                                    accel: String::new(),
-                                    symbol: None,
-                                    console_tail: Vec::new(),
-                                });
+                                r.boot_test =
+                                    Some(kmodfarm_model::record::BootTest::could_not_run(&e));
                             }
                         }
                     }

@@ -19,6 +19,7 @@ pub mod manifest;
 mod numrange;
 pub mod record;
 mod source_pos;
+pub mod text;
 
 pub use distro::{Distro, DistroSet, PackageFamily};
 pub use kernel::{KernelRange, KernelRelease, VersionBound};

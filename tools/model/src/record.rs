@@ -118,6 +118,20 @@ pub struct BootTest {
     pub console_tail: Vec<String>,
 }
 
+impl BootTest {
+    /// The boot test never got to boot: no image, no QEMU, no initramfs.
+    pub fn could_not_run(why: impl std::fmt::Display) -> BootTest {
+        BootTest {
+            passed: false,
+            reason: format!("the boot test could not run: {why}"),
+            duration_ms: 0,
+            accel: String::new(),
+            symbol: None,
+            console_tail: Vec::new(),
+        }
+    }
+}
+
 /// A symbol address the module recorded at build time, against the booted
 /// kernel's /proc/kallsyms (booted with nokaslr, so they must be equal).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

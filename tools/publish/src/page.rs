@@ -12,6 +12,8 @@
 //! `data-distro`, `data-arch`, `data-kernel` and `data-status` so scripts
 //! (and the tests) can read the matrix back.
 
+use kmodfarm_model::text::{civil_from_days, escape_markup};
+
 use std::collections::BTreeMap;
 
 use kmodfarm_model::record::{BuildOutcome, BuildRecord, Index, KernelStatus};
@@ -258,33 +260,16 @@ pub fn render_page(
     let labels: Vec<&str> = STATUSES.iter().map(|s| s.label()).collect();
     ctx.insert("status_labels", &labels);
     let mut tera = tera::Tera::default();
-    tera.set_escape_fn(escape_html);
+    tera.set_escape_fn(escape_markup);
     // The ".html" name turns autoescaping on.
     tera.add_raw_template("index.html", TEMPLATE)
         .map_err(PageError)?;
     tera.render("index.html", &ctx).map_err(PageError)
 }
 
-/// HTML escaping of text and attribute values. Unlike tera's default it
-/// leaves `/` alone, so URLs and paths in the page source stay readable.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `2023-11-14 22:13 UTC`.
 fn utc(secs: u64) -> String {
-    let (y, m, d) = crate::serve::civil_from_days((secs / 86_400) as i64);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     format!(
         "{y}-{m:02}-{d:02} {:02}:{:02} UTC",

@@ -186,7 +186,10 @@ impl Setup {
                 valid_for: Some(7 * 86_400),
                 now,
             },
-            wait: false,
+            // Not a contention test: other tests in this process spawn
+            // programs, and a child between fork and exec briefly holds a
+            // copy of every descriptor, the lock's included.
+            wait: true,
         };
         let prepared = prepare(&request, &targets(), &self.key, false).unwrap();
         let plan = &prepared.plan;

@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use kmodfarm_builder::events::Event;
+use kmodfarm_builder::report;
 use kmodfarm_builder::runtime::{self, RuntimeKind};
 use kmodfarm_builder::schedule::{self, Options};
-use kmodfarm_builder::{cache_dir, report};
 use kmodfarm_model::record::BuildOutcome;
 
-use super::build::GuestArgs;
+use super::build::{GuestArgs, RootArgs};
 use super::{Context, Result};
 
 #[derive(clap::Args)]
@@ -23,15 +23,8 @@ pub struct Args {
     /// Where apt runs to fetch kernel images and busybox [default: podman if it works, else bwrap].
     #[arg(long, value_name = "podman|docker|bwrap|host")]
     runtime: Option<RuntimeKind>,
-    /// Cache of roots, images and System.maps [default: $KMODFARM_CACHE or ~/.cache/kmodfarm].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Archive root for roots that must be made [default: this host's apt sources].
-    #[arg(long, value_name = "URL")]
-    mirror: Option<String>,
-    /// Directory of the host's deb822 apt sources.
-    #[arg(long, value_name = "DIR", default_value = "/etc/apt/sources.list.d")]
-    apt_sources: PathBuf,
+    #[command(flatten)]
+    roots: RootArgs,
     /// Write every record (with its boot test) here as JSON.
     #[arg(long, value_name = "FILE")]
     report_json: Option<PathBuf>,
@@ -48,13 +41,10 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     let options = Options {
         jobs: 1,
         runtime: runtime.as_ref(),
-        cache: args
-            .cache_dir
-            .clone()
-            .unwrap_or_else(cache_dir::default_cache_dir),
+        cache: args.roots.cache(),
         out: args.out.clone(),
-        mirror: args.mirror.clone(),
-        apt_sources: args.apt_sources.clone(),
+        mirror: args.roots.mirror.clone(),
+        apt_sources: args.roots.apt_sources.clone(),
         guests: args.guests.options(&set, true)?,
     };
     let events = |event: Event<'_>| match &event {

@@ -48,15 +48,8 @@ pub struct Args {
     /// Output directory: <distro>/<arch>/<kernel>/<module>.ko.zst, record.json, build.log.
     #[arg(long, short = 'o', value_name = "DIR", default_value = "kmodfarm-out")]
     out: PathBuf,
-    /// Cache of roots, headers and built modules [default: $KMODFARM_CACHE or ~/.cache/kmodfarm].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Archive root for roots that must be made [default: this host's apt sources].
-    #[arg(long, value_name = "URL")]
-    mirror: Option<String>,
-    /// The host's apt sources: /etc/apt, or a directory of deb822 .sources and one-line .list files.
-    #[arg(long, value_name = "DIR", default_value = "/etc/apt/sources.list.d")]
-    apt_sources: PathBuf,
+    #[command(flatten)]
+    roots: RootArgs,
     /// Print the plan (jobs and skips) and build nothing.
     #[arg(long)]
     dry_run: bool,
@@ -297,13 +290,10 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     let options = Options {
         jobs,
         runtime: runtime.as_ref(),
-        cache: args
-            .cache_dir
-            .clone()
-            .unwrap_or_else(cache_dir::default_cache_dir),
+        cache: args.roots.cache(),
         out: args.out.clone(),
-        mirror: args.mirror.clone(),
-        apt_sources: args.apt_sources.clone(),
+        mirror: args.roots.mirror.clone(),
+        apt_sources: args.roots.apt_sources.clone(),
         guests: args.guests.options(&set, args.boot_test)?,
     };
     let records = schedule::execute(&plan, &manifest, &set, &options, &events)?;
@@ -347,5 +337,28 @@ fn at_least_one(value: &str) -> std::result::Result<usize, String> {
         Ok(0) => Err("must be at least 1".to_string()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Where build roots, kernel images and caches come from (build and
+/// boot-test alike).
+#[derive(clap::Args)]
+pub struct RootArgs {
+    /// Cache of roots, headers, images, System.maps and built modules [default: $KMODFARM_CACHE or ~/.cache/kmodfarm].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Archive root for roots that must be made [default: this host's apt sources].
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+    /// The host's apt sources: /etc/apt, or a directory of deb822 .sources and one-line .list files.
+    #[arg(long, value_name = "DIR", default_value = "/etc/apt/sources.list.d")]
+    pub apt_sources: PathBuf,
+}
+
+impl RootArgs {
+    pub fn cache(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(cache_dir::default_cache_dir)
     }
 }
