@@ -15,6 +15,8 @@
 //!   bwrap.
 //! - [`BootImage`]: a sandbox's kernel and a busybox initramfs with its
 //!   modules, booted under QEMU to load them for real.
+//! - [`stand_in_repo`]: a stand-in for `kmodfarm publish` (gpg-signed lookup
+//!   files, index, apt metadata) and a static HTTP server on 127.0.0.1.
 //! - [`fixtures`]: ready-made roots shared by several test files.
 //! - [`ModuleCopy`] / [`Rendered`]: the example module, edited copies of its
 //!   manifest, and `kmodfarm render`'s output installed into a sandbox.
@@ -34,6 +36,7 @@ mod process;
 mod qemu;
 mod root;
 mod sandbox;
+pub mod stand_in_repo;
 
 pub use apt_index::{newest_headers, AptIndex};
 pub use apt_sources::{apt_sources, AptSource, AptSources};

@@ -43,6 +43,9 @@ pub fn execute(
     })();
     for file in &downloaded {
         let _ = remove_if_present(file);
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::remove_dir(dir); // only when empty
+        }
     }
     if let Err(e) = result {
         for file in placed.iter().rev() {
@@ -102,12 +105,18 @@ fn run_step(
                 });
             }
         }
-        Step::RefreshPackages { argv } | Step::InstallPackages { argv, .. } => {
+        Step::RefreshPackages { argv } => {
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
             host.run_ok(&argv)?;
-            if let Step::InstallPackages { why, .. } = step {
-                report.push(format!("installed {why}"));
-            }
+        }
+        Step::InstallPackages { argv, why } => {
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            host.run_ok(&argv).map_err(|e| {
+                Error::Refused(format!(
+                    "cannot install {why}; the package manager installed nothing: {e}"
+                ))
+            })?;
+            report.push(format!("installed {why}"));
         }
         Step::CheckImage { kernel, system_map } => check_image(host, kernel, *system_map)?,
         Step::CheckHeaders { kernel } => check_headers(host, kernel)?,

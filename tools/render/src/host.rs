@@ -32,7 +32,11 @@ struct HostContext {
 /// install.sh for `manifest`'s module served from `repo` (its base URL),
 /// with the repository's armored public key `key` embedded. Pure: the same
 /// inputs give the same bytes.
-pub fn render_install_sh(manifest: &Manifest, repo: &str, key: &str) -> Result<String, RenderError> {
+pub fn render_install_sh(
+    manifest: &Manifest,
+    repo: &str,
+    key: &str,
+) -> Result<String, RenderError> {
     let (compiled, mut ctx, mut host_ctx) = prepare(manifest, repo, key)?;
     host_ctx.unit_text = compiled.render("host-modules.service.tera", &ctx)?;
     host_ctx.hook_text = compiled.render("host-kernel-postinst.sh.tera", &ctx)?;

@@ -23,7 +23,12 @@ fn shellcheck(name: &str, script: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("shellcheck is installed (scripts/test-deps.txt)");
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -62,8 +67,14 @@ fn install_sh_carries_the_key_the_settings_the_unit_and_the_hook() {
 #[test]
 fn install_sh_and_the_hook_pass_shellcheck() {
     let manifest = common::example_manifest();
-    shellcheck("install.sh", &render_install_sh(&manifest, REPO, KEY).unwrap());
-    shellcheck("kernel hook", &render_host_kernel_hook(&manifest, REPO).unwrap());
+    shellcheck(
+        "install.sh",
+        &render_install_sh(&manifest, REPO, KEY).unwrap(),
+    );
+    shellcheck(
+        "kernel hook",
+        &render_host_kernel_hook(&manifest, REPO).unwrap(),
+    );
 }
 
 #[test]
@@ -100,5 +111,8 @@ fn the_boot_unit_passes_systemd_analyze_verify() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success() && said.trim().is_empty(), "systemd-analyze verify:\n{said}");
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify:\n{said}"
+    );
 }
