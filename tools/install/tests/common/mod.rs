@@ -2,6 +2,8 @@
 //! install.sh configures a host, and a listing of the sandbox's files.
 #![allow(dead_code)]
 
+pub mod world;
+
 use std::path::PathBuf;
 
 use kmodfarm_model::host::{config_path, HostConfig};
