@@ -49,15 +49,18 @@ fn built_modules(files: &Path, kernels: &[&KernelRelease], dkms_deb: &Path) -> V
     kernels
         .iter()
         .map(|kernel| {
-            let script = format!("cp /lib/modules/{kernel}/updates/dkms/kmfdemo.ko.xz /out/kmfdemo-{kernel}.ko.xz");
+            // DKMS may have left this kernel alone at install (no image yet).
+            let script = format!(
+                "dkms status -m kmfdemo -k {kernel} | grep -q installed || dkms install kmfdemo/1.0.0 -k {kernel}\n\
+                 f=$(ls /lib/modules/{kernel}/updates/dkms/kmfdemo.ko* | head -n 1)\n\
+                 case $f in *.xz) xz -dc \"$f\" ;; *.zst) zstd -dc \"$f\" ;; *) cat \"$f\" ;; esac > /out/kmfdemo-{kernel}.ko"
+            );
             sandbox.run_with(&["sh", "-ec", &script], std::slice::from_ref(&out)).unwrap().expect_ok();
-            let xz = files.join(format!("kmfdemo-{kernel}.ko.xz"));
             let ko = files.join(format!("kmfdemo-{kernel}.ko"));
             let zst = files.join(format!("{kernel}/kmfdemo.ko.zst"));
             std::fs::create_dir_all(zst.parent().unwrap()).unwrap();
-            let plain = Command::new("xz").arg("-dc").arg(&xz).output().unwrap().stdout;
-            assert!(plain.starts_with(b"\x7fELF"), "{} is not a module", xz.display());
-            std::fs::write(&ko, plain).unwrap();
+            let plain = std::fs::read(&ko).unwrap();
+            assert!(plain.starts_with(b"\x7fELF"), "{} is not a module", ko.display());
             let status = Command::new("zstd").args(["-q", "-19", "-f"]).arg(&ko).arg("-o").arg(&zst).status().unwrap();
             assert!(status.success());
             zst
@@ -65,9 +68,26 @@ fn built_modules(files: &Path, kernels: &[&KernelRelease], dkms_deb: &Path) -> V
         .collect()
 }
 
+/// The shared world; made once, and a failure to make it is reported by
+/// every test that needs it without trying again.
 pub fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| {
+    static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
+    let made = WORLD.get_or_init(|| {
+        std::panic::catch_unwind(make).map_err(|e| {
+            e.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        })
+    });
+    match made {
+        Ok(world) => world,
+        Err(why) => panic!("the test repository could not be made: {why}"),
+    }
+}
+
+fn make() -> World {
+    {
         let root = fixtures::bookworm();
         let files = tempfile::tempdir().unwrap();
         let manifest_path = module_dir().join("kmodfarm.toml");
@@ -137,5 +157,5 @@ pub fn world() -> &'static World {
             k612: root.k612.clone(),
             _files: files,
         }
-    })
+    }
 }
