@@ -172,7 +172,7 @@ impl<'a> Session<'a> {
             &self.state.serial_path(),
         )?;
         self.state.accept_serial(lookup.freshness.serial)?;
-        Ok(Answer::Found(lookup))
+        Ok(Answer::Found(Box::new(lookup)))
     }
 
     /// The repository's signed `index.json`, checked like a lookup file.

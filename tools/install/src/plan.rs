@@ -93,7 +93,7 @@ impl PackageManager {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// A verified, fresh lookup file.
-    Found(KernelLookup),
+    Found(Box<KernelLookup>),
     /// No lookup file: the matrix does not know the kernel.
     Unknown,
 }
@@ -420,18 +420,18 @@ fn dkms_steps(facts: &Facts, why: String, route: Option<&DkmsRoute>, plan: &mut 
     plan.steps.push(Step::CheckHeaders {
         kernel: facts.kernel.clone(),
     });
-    let installed_package = if facts.repo_source.is_some() || route.is_none() {
-        package.clone()
-    } else {
-        let route = route.expect("checked above");
-        let to = format!("{}/{}", facts.download_dir, file_name(&route.package_path));
-        plan.steps.push(Step::Download {
-            url: join_url(&facts.config.repo, &route.package_path),
-            sha256: route.sha256.clone(),
-            size: None,
-            to: to.clone(),
-        });
-        to
+    let installed_package = match route {
+        Some(route) if facts.repo_source.is_none() => {
+            let to = format!("{}/{}", facts.download_dir, file_name(&route.package_path));
+            plan.steps.push(Step::Download {
+                url: join_url(&facts.config.repo, &route.package_path),
+                sha256: route.sha256.clone(),
+                size: None,
+                to: to.clone(),
+            });
+            to
+        }
+        _ => package.clone(),
     };
     plan.steps.push(Step::InstallPackages {
         argv: manager.install_argv(&[installed_package]),

@@ -222,7 +222,7 @@ mod tests {
             sha256: Some("ab".into()),
         };
         state.save_record(&record).unwrap();
-        assert_eq!(state.records().unwrap(), [record.clone()]);
+        assert_eq!(state.records().unwrap(), std::slice::from_ref(&record));
         assert_eq!(state.record("6.1.0-57-amd64").unwrap(), Some(record));
         state.remove_record("6.1.0-57-amd64").unwrap();
         assert!(state.records().unwrap().is_empty());

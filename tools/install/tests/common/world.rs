@@ -91,13 +91,18 @@ fn make() -> World {
         let root = fixtures::bookworm();
         let files = tempfile::tempdir().unwrap();
         let manifest_path = module_dir().join("kmodfarm.toml");
-        let dkms_deb = find(&kmodfarm_package(&manifest_path, "deb", &files.path().join("dkms"), &[]), "kmfdemo-dkms_");
+        let dkms_deb = find(
+            &kmodfarm_package(&manifest_path, "deb", &files.path().join("dkms"), &[]),
+            "kmfdemo-dkms_",
+        );
         let kernels = [&root.k61, &root.k612];
         let modules = built_modules(files.path(), &kernels, &dkms_deb);
         let host_deb = kmodfarm_host_deb(&host_bin(), files.path()).unwrap();
         let key = GpgKey::generate("kmodfarm test repository <repo@example.org>").unwrap();
 
-        let publish = |repo: &StandInRepo, prebuilt: &[(&KernelRelease, &PathBuf)], failed: &[&KernelRelease]| {
+        let publish = |repo: &StandInRepo,
+                       prebuilt: &[(&KernelRelease, &PathBuf)],
+                       failed: &[&KernelRelease]| {
             let (path, sha256) = repo.add_deb(&dkms_deb).unwrap();
             let dkms = DkmsRoute {
                 distro: "debian-12".into(),
@@ -114,12 +119,24 @@ fn make() -> World {
                     &manifest_path,
                     "deb",
                     &out,
-                    &["--ko", &zst.display().to_string(), "--kernel", kernel.as_str()],
+                    &[
+                        "--ko",
+                        &zst.display().to_string(),
+                        "--kernel",
+                        kernel.as_str(),
+                    ],
                 );
                 let deb = find(&debs, &format!("kmfdemo-modules-{kernel}_"));
                 let entry = repo.entry(kernel, zst, &deb).unwrap();
-                repo.publish_lookup(&key, kernel, KernelStatus::Prebuilt { entry: entry.clone() }, Some(dkms.clone()))
-                    .unwrap();
+                repo.publish_lookup(
+                    &key,
+                    kernel,
+                    KernelStatus::Prebuilt {
+                        entry: entry.clone(),
+                    },
+                    Some(dkms.clone()),
+                )
+                .unwrap();
                 entries.push(entry);
             }
             for kernel in failed {
@@ -137,7 +154,11 @@ fn make() -> World {
             repo.publish_apt(&key).unwrap();
         };
         let prebuilt = StandInRepo::new("kmfdemo", "debian-12", "amd64", "bookworm").unwrap();
-        publish(&prebuilt, &[(&root.k61, &modules[0]), (&root.k612, &modules[1])], &[]);
+        publish(
+            &prebuilt,
+            &[(&root.k61, &modules[0]), (&root.k612, &modules[1])],
+            &[],
+        );
         let dkms_only = StandInRepo::new("kmfdemo", "debian-12", "amd64", "bookworm").unwrap();
         publish(&dkms_only, &[], &[&root.k612]);
         let prebuilt_url = RepoServer::serve(prebuilt.path()).unwrap().url;
