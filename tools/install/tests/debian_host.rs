@@ -104,7 +104,7 @@ fn install_sh_installs_the_prebuilt_module_through_apt_on_a_host_without_a_compi
     // in by its headers), which does not satisfy the prebuilt package's
     // Depends: linux-image-<k>; a customer's host has the signed image.
     sandbox.sh_ok(&format!(
-        "apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{kernel} >/dev/null 2>&1"
+        "apt-get update -qq && apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{kernel} >/dev/null 2>&1"
     ));
     // Everything but package-manager bookkeeping, to compare after uninstall.
     let bookkeeping = [
