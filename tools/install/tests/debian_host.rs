@@ -99,12 +99,15 @@ fn install_sh_installs_the_prebuilt_module_through_apt_on_a_host_without_a_compi
     let root = fixtures::bookworm();
     let sandbox = Sandbox::new(&root.root).unwrap();
     without_compiler(&sandbox);
-    let kernel = w.k612.as_str();
-    // The shared root has this kernel as linux-image-<k>-unsigned (pulled
-    // in by its headers), which does not satisfy the prebuilt package's
-    // Depends: linux-image-<k>; a customer's host has the signed image.
+    // The customer runs the 6.1 kernel (its signed image from the archive);
+    // the 6.12 one comes later as an upgrade. (The shared root has 6.12 as
+    // linux-image-<k>-unsigned, pulled in by its headers; the archive has
+    // no signed image of it, which the prebuilt package's Depends names.)
+    let kernel = w.k61.as_str();
+    let k_new = w.k612.as_str();
     sandbox.sh_ok(&format!(
-        "apt-get update -qq && apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{kernel} >/dev/null 2>&1"
+        "apt-get update -qq && apt-get purge -y -o Dpkg::Use-Pty=0 linux-image-{k_new}-unsigned >/dev/null 2>&1 \
+         && apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{kernel} >/dev/null 2>&1"
     ));
     // Everything but package-manager bookkeeping, to compare after uninstall.
     let bookkeeping = [
@@ -173,9 +176,9 @@ fn install_sh_installs_the_prebuilt_module_through_apt_on_a_host_without_a_compi
     // A kernel upgrade: the image arrives with apt; the hook stages the
     // prebuilt module (no package manager call inside apt), the boot
     // unit's command places it.
-    let k61 = w.k61.as_str();
+    let k61 = k_new;
     let upgrade = sandbox.sh_ok(&format!(
-        "apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{k61} 2>&1"
+        "apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{k61}-unsigned 2>&1"
     ));
     assert!(
         upgrade
@@ -210,14 +213,17 @@ fn install_sh_installs_the_prebuilt_module_through_apt_on_a_host_without_a_compi
     // Uninstall: back to the host as it was (but for the kernel image the
     // upgrade brought, which is the host's own).
     sandbox.sh_ok(&format!(
-        "apt-get purge -y -o Dpkg::Use-Pty=0 linux-image-{k61} >/dev/null 2>&1"
+        "apt-get purge -y -o Dpkg::Use-Pty=0 linux-image-{k61}-unsigned >/dev/null 2>&1"
     ));
     let out = kmodfarm_host(&sandbox, &["uninstall"]).expect_ok();
     let after = listing(&sandbox, &bookkeeping);
     let changed: Vec<String> = difference(&before, &after)
         .into_iter()
         // depmod rewrites its index files; their sizes follow the module set.
-        .filter(|l| !l.contains(&format!("/lib/modules/{kernel}/modules.")))
+        .filter(|l| {
+            !l.contains(&format!("/lib/modules/{kernel}/modules."))
+                && !l.contains(&format!("/lib/modules/{k_new}/modules."))
+        })
         .collect();
     assert!(
         changed.is_empty(),

@@ -25,63 +25,30 @@ fn key() -> &'static GpgKey {
     KEY.get_or_init(|| GpgKey::generate("kmodfarm test repository <repo@example.org>").unwrap())
 }
 
-/// A repository whose lookup file for `kernel` offers a prebuilt module
-/// (arbitrary bytes: every fault stops before anything is placed), changed
-/// by `spoil` after publishing.
+/// A repository whose lookup file for `kernel` says `status`, or offers a
+/// prebuilt module when `None` (arbitrary bytes: every fault stops before
+/// anything is placed); `setup` changes the publisher's settings first.
 fn repository(
     kernel: &KernelRelease,
-    setup: impl FnOnce(&mut StandInRepo, &std::path::Path) -> KernelStatus,
+    status: Option<KernelStatus>,
+    setup: impl FnOnce(&mut StandInRepo),
 ) -> (StandInRepo, RepoServer) {
     let mut repo = StandInRepo::new("kmfdemo", "debian-12", "amd64", "bookworm").unwrap();
+    setup(&mut repo);
     let files = tempfile::tempdir().unwrap();
     let ko = files.path().join("kmfdemo.ko.zst");
     std::fs::write(&ko, vec![0x28u8; 4096]).unwrap();
     let deb = files.path().join("kmfdemo-modules.deb");
     std::fs::write(&deb, b"stand-in").unwrap();
-    let entry = repo.entry(kernel, &ko, &deb).unwrap();
-    let status = setup(&mut repo, &ko);
     let status = match status {
-        KernelStatus::Prebuilt { .. } => KernelStatus::Prebuilt { entry },
-        other => other,
+        Some(status) => status,
+        None => KernelStatus::Prebuilt {
+            entry: repo.entry(kernel, &ko, &deb).unwrap(),
+        },
     };
     repo.publish_lookup(key(), kernel, status, None).unwrap();
     let server = RepoServer::serve(repo.path()).unwrap();
     (repo, server)
-}
-
-fn prebuilt() -> KernelStatus {
-    KernelStatus::Failed {
-        reason: "replaced by the entry".into(),
-    }
-    .clone_as_prebuilt()
-}
-
-trait AsPrebuilt {
-    fn clone_as_prebuilt(self) -> KernelStatus;
-}
-impl AsPrebuilt for KernelStatus {
-    /// A marker that `repository` swaps for the real entry.
-    fn clone_as_prebuilt(self) -> KernelStatus {
-        KernelStatus::Prebuilt {
-            entry: kmodfarm_model::record::IndexEntry {
-                module: String::new(),
-                version: String::new(),
-                distro: String::new(),
-                arch: String::new(),
-                kernel_release: KernelRelease::parse("6.1.0-1-amd64").unwrap(),
-                path: String::new(),
-                sha256: String::new(),
-                size: 0,
-                compression: kmodfarm_model::Compression::Zst,
-                signed: false,
-                vermagic: String::new(),
-                prebuilt_package: String::new(),
-                package_path: String::new(),
-                package_sha256: String::new(),
-                dkms_package: String::new(),
-            },
-        }
-    }
 }
 
 /// Runs `install --kernel K --no-load` against `url` in a fresh sandbox,
@@ -137,7 +104,7 @@ fn server_down() {
 #[test]
 fn truncated_download() {
     let kernel = k612();
-    let (_repo, server) = repository(&kernel, |_, _| prebuilt());
+    let (_repo, server) = repository(&kernel, None, |_| {});
     // The repository's copy lost its second half after publishing.
     let path = format!(
         "{}/prebuilt/debian-12/amd64/{kernel}/kmfdemo.ko.zst",
@@ -155,7 +122,7 @@ fn truncated_download() {
 #[test]
 fn wrong_checksum() {
     let kernel = k612();
-    let (repo, server) = repository(&kernel, |_, _| prebuilt());
+    let (repo, server) = repository(&kernel, None, |_| {});
     // Same size, other bytes: only the digest can tell.
     let path = format!(
         "{}/prebuilt/debian-12/amd64/{kernel}/kmfdemo.ko.zst",
@@ -169,7 +136,7 @@ fn wrong_checksum() {
 #[test]
 fn bad_index_signature() {
     let kernel = k612();
-    let (repo, server) = repository(&kernel, |_, _| prebuilt());
+    let (repo, server) = repository(&kernel, None, |_| {});
     let lookup = repo
         .path()
         .join(format!("prebuilt/debian-12/amd64/{kernel}.json"));
@@ -184,7 +151,7 @@ fn bad_index_signature() {
 #[test]
 fn index_signed_by_another_key() {
     let kernel = k612();
-    let (repo, server) = repository(&kernel, |_, _| prebuilt());
+    let (repo, server) = repository(&kernel, None, |_| {});
     let other = GpgKey::generate("someone else <other@example.org>").unwrap();
     other
         .sign_detached(
@@ -201,10 +168,7 @@ fn index_signed_by_another_key() {
 #[test]
 fn expired_index() {
     let kernel = k612();
-    let (_repo, server) = repository(&kernel, |repo, _| {
-        repo.expires = Some(1_700_000_100);
-        prebuilt()
-    });
+    let (_repo, server) = repository(&kernel, None, |repo| repo.expires = Some(1_700_000_100));
     let said = install_fails(&server.url, kernel.as_str(), |_| {}, &[]);
     assert!(said.contains("the index expired at 1700000100"), "{said}");
 }
@@ -212,10 +176,7 @@ fn expired_index() {
 #[test]
 fn rolled_back_index() {
     let kernel = k612();
-    let (_repo, server) = repository(&kernel, |repo, _| {
-        repo.serial = 3;
-        prebuilt()
-    });
+    let (_repo, server) = repository(&kernel, None, |repo| repo.serial = 3);
     let said = install_fails(
         &server.url,
         kernel.as_str(),
@@ -243,9 +204,13 @@ fn kernel_outside_the_range() {
     );
     // And the matrix's own verdict, for a kernel the range admits.
     let kernel = k612();
-    let (_repo, server) = repository(&kernel, |_, _| KernelStatus::OutOfRange {
-        reason: "excluded by the matrix".into(),
-    });
+    let (_repo, server) = repository(
+        &kernel,
+        Some(KernelStatus::OutOfRange {
+            reason: "excluded by the matrix".into(),
+        }),
+        |_| {},
+    );
     let said = install_fails(&server.url, kernel.as_str(), |_| {}, &["--enable-dkms"]);
     assert!(said.contains("excluded by the matrix"), "{said}");
 }
