@@ -134,8 +134,30 @@ pub fn execute(host: &dyn Host, undo: &[Undo]) -> Result<Vec<String>> {
                 report.push(format!("removed packages: {}", argv.join(" ")));
             }
             Undo::RemoveFile { path } => {
-                crate::state::remove_if_present(&host.path(path))?;
+                let file = host.path(path);
+                crate::state::remove_if_present(&file)?;
                 report.push(format!("removed {path}"));
+                // Directories kmodfarm-host or install.sh created for their
+                // files go too, when nothing else is in them.
+                let owned = [
+                    "/etc/kmodfarm-host/",
+                    "/etc/modules-load.d/",
+                    "/lib/modules/",
+                ];
+                if owned.iter().any(|d| path.starts_with(d)) {
+                    let mut dir = file.parent();
+                    for _ in 0..2 {
+                        match dir {
+                            Some(d)
+                                if d != host.path("/lib/modules")
+                                    && std::fs::remove_dir(d).is_ok() =>
+                            {
+                                dir = d.parent()
+                            }
+                            _ => break,
+                        }
+                    }
+                }
             }
             Undo::RemoveDir { path } => {
                 let dir = host.path(path);

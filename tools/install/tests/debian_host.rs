@@ -111,6 +111,7 @@ fn install_sh_installs_the_prebuilt_module_through_apt_on_a_host_without_a_compi
     ));
     // Everything but package-manager bookkeeping, to compare after uninstall.
     let bookkeeping = [
+        "/root/install.sh",
         "/var/lib/apt",
         "/var/cache",
         "/var/lib/dpkg",
