@@ -20,6 +20,9 @@
 //!   sandboxes over them.
 //! - [`dkms_status`], [`assert_dkms_installed`], [`sandbox_modinfo`]: what
 //!   DKMS and kmod say inside a sandbox.
+//! - [`stand_in_repo`]: a stand-in for `kmodfarm publish` (gpg-signed lookup
+//!   files, index, apt metadata) and a static HTTP server on 127.0.0.1.
+//! - [`fixtures`]: ready-made roots shared by several test files.
 //! - [`ModuleCopy`] / [`Rendered`]: the example module, edited copies of its
 //!   manifest, and `kmodfarm render`'s output installed into a sandbox.
 //!
@@ -38,6 +41,7 @@ mod process;
 mod qemu;
 mod root;
 mod sandbox;
+pub mod stand_in_repo;
 mod static_server;
 
 pub use apt_index::{newest_headers, AptIndex};

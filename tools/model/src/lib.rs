@@ -7,12 +7,14 @@
 //!   and the supported range (with its DKMS `BUILD_EXCLUSIVE_KERNEL` regex).
 //! - [`dkms_conf`]: reading an existing `dkms.conf` (import and lint).
 //! - [`error_text`]: an error and its causes as one line.
+//! - [`host`]: the settings and paths a customer host keeps for one module.
 //! - [`record`]: build records, the matrix, and the repository index that
 //!   the publish stage writes and the installer queries.
 
 pub mod distro;
 pub mod dkms_conf;
 pub mod error_text;
+pub mod host;
 pub mod import;
 pub mod kernel;
 pub mod manifest;

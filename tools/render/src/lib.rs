@@ -10,11 +10,13 @@ use std::path::PathBuf;
 use kmodfarm_model::Manifest;
 
 mod context;
+mod host;
 mod lint;
 mod templates;
 mod write;
 
 pub use context::Context;
+pub use host::{render_host_kernel_hook, render_host_unit, render_install_sh};
 pub use lint::{lint, lint_dkms_conf, Finding, Severity};
 pub use templates::BUILTIN as BUILTIN_TEMPLATES;
 pub use write::write_all;
@@ -237,6 +239,10 @@ mod tests {
             "modprobe.conf.tera",
             "initramfs-tools.conf.tera",
             "dracut.conf.tera",
+            // Rendered by render_install_sh (host.rs), not per manifest.
+            "host-install.sh.tera",
+            "host-modules.service.tera",
+            "host-kernel-postinst.sh.tera",
         ]
         .into_iter()
         .chain(plan(&test_context()).iter().map(|o| o.template))

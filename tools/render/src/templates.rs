@@ -37,6 +37,9 @@ pub const BUILTIN: &[(&str, &str)] = builtin![
     "modprobe.conf.tera",
     "initramfs-tools.conf.tera",
     "dracut.conf.tera",
+    "host-install.sh.tera",
+    "host-modules.service.tera",
+    "host-kernel-postinst.sh.tera",
 ];
 
 /// One template's text and where it came from.

@@ -1,0 +1,394 @@
+//! kmodfarm-host on Debian 12 roots (bwrap), against repositories served on
+//! 127.0.0.1 (see common/world.rs): install.sh on a host without a
+//! compiler, the DKMS question and its No paths, the DKMS route with real
+//! headers from Debian's archive, headers before image, kernel upgrades,
+//! doctor's planted failures, and uninstall.
+
+mod common;
+
+use common::world::world;
+use common::{configure, difference, exists, kmodfarm_host, listing};
+use kmodfarm_tests::{fixtures, Sandbox};
+
+/// Removes the compiler (and so DKMS and the headers, which depend on it;
+/// not the kernel image, which apt would auto-remove with them): a
+/// customer's base system.
+fn without_compiler(sandbox: &Sandbox) {
+    sandbox.sh_ok("apt-get purge -y -o Dpkg::Use-Pty=0 gcc-12 cpp-12 make dkms >/dev/null");
+    let left = sandbox.sh_ok("for t in gcc cc make dkms; do command -v $t || true; done");
+    assert!(
+        left.stdout.trim().is_empty(),
+        "still installed: {}",
+        left.stdout
+    );
+}
+
+fn dkms_status(sandbox: &Sandbox) -> String {
+    sandbox.run_ok(&["dkms", "status", "-m", "kmfdemo"]).stdout
+}
+
+fn doctor_json(sandbox: &Sandbox) -> (bool, serde_json::Value) {
+    let out = kmodfarm_host(sandbox, &["doctor", "--json"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    (out.success(), json)
+}
+
+fn problems(json: &serde_json::Value) -> Vec<(String, String)> {
+    json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["kernel"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+const PROMPT: &str = "Sorry, the current kernel version {k} is not found, would you like to build kmfdemo with DKMS? (y/n) [n]: ";
+
+#[test]
+fn the_dkms_question_defaults_to_no_and_installs_nothing() {
+    let w = world();
+    let root = fixtures::bookworm();
+    let mut sandbox = Sandbox::new(&root.root).unwrap();
+    // The repository knows nothing about 6.1 on this distro: no lookup file.
+    configure(&mut sandbox, &w.dkms_only_url, &w.key);
+    let kernel = w.k61.as_str();
+    let prompt = PROMPT.replace("{k}", kernel);
+    let before = listing(&sandbox, &[]);
+
+    // Closed stdin, no terminal (curl | sh without a tty).
+    let out = kmodfarm_host(&sandbox, &["install", "--kernel", kernel, "--no-load"]);
+    assert_eq!(out.status.code(), Some(10), "{out}");
+    assert!(out.stdout.starts_with(&prompt), "{out}");
+    assert!(
+        out.stdout.contains(&format!("To build it with DKMS later, run: kmodfarm-host install --kernel {kernel} --enable-dkms")),
+        "{out}"
+    );
+    assert_eq!(
+        difference(&before, &listing(&sandbox, &[])),
+        Vec::<String>::new()
+    );
+
+    // An empty answer on a terminal (script(1) gives it a pty).
+    let on_tty = |answer: &str| {
+        sandbox.sh(&format!(
+            "printf '{answer}' | script -qec 'kmodfarm-host install --kernel {kernel} --no-load; echo exit=$?' /dev/null"
+        ))
+        .unwrap()
+    };
+    let out = on_tty("\\n");
+    assert!(out.stdout.contains(&prompt), "{out}");
+    assert!(out.stdout.contains("exit=10"), "{out}");
+    let out = on_tty("nope\\n");
+    assert!(out.stdout.contains("exit=10"), "{out}");
+    assert_eq!(
+        difference(&before, &listing(&sandbox, &[])),
+        Vec::<String>::new()
+    );
+    assert!(!exists(&sandbox, "/var/lib/kmfdemo"));
+}
+
+#[test]
+fn install_sh_installs_the_prebuilt_module_through_apt_on_a_host_without_a_compiler() {
+    let w = world();
+    let root = fixtures::bookworm();
+    let sandbox = Sandbox::new(&root.root).unwrap();
+    without_compiler(&sandbox);
+    // The customer runs the 6.1 kernel (its signed image from the archive);
+    // the 6.12 one comes later as an upgrade. (The shared root has 6.12 as
+    // linux-image-<k>-unsigned, pulled in by its headers; the archive has
+    // no signed image of it, which the prebuilt package's Depends names.)
+    let kernel = w.k61.as_str();
+    let k_new = w.k612.as_str();
+    sandbox.sh_ok(&format!(
+        "apt-get update -qq && apt-get purge -y -o Dpkg::Use-Pty=0 linux-image-{k_new}-unsigned >/dev/null 2>&1 \
+         && apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{kernel} >/dev/null 2>&1"
+    ));
+    // Everything but package-manager bookkeeping, to compare after uninstall.
+    let bookkeeping = [
+        "/root/install.sh",
+        "/var/lib/apt",
+        "/var/cache",
+        "/var/lib/dpkg",
+        "/var/log",
+        "/etc/ld.so.cache",
+    ];
+    let before = listing(&sandbox, &bookkeeping);
+
+    let out = sandbox.sh_ok(&format!(
+        "/usr/lib/apt/apt-helper download-file {url}/install.sh /root/install.sh >/dev/null && sh /root/install.sh --kernel {kernel} --no-load",
+        url = w.prebuilt_url
+    ));
+    let said = out.combined();
+    assert!(
+        said.contains("prebuilt 1.0.0, prebuilt (package)"),
+        "{said}"
+    );
+    let status = sandbox.run_ok(&[
+        "dpkg-query",
+        "-W",
+        "-f=${Status}",
+        &format!("kmfdemo-modules-{kernel}"),
+    ]);
+    assert_eq!(status.stdout, "install ok installed");
+    let file = sandbox.run_ok(&["modinfo", "-k", kernel, "-n", "kmfdemo"]);
+    assert_eq!(
+        file.stdout.trim(),
+        format!("/lib/modules/{kernel}/updates/kmfdemo.ko.zst")
+    );
+    let dep = sandbox
+        .read_file(&format!("/lib/modules/{kernel}/modules.dep"))
+        .unwrap();
+    assert!(
+        dep.lines()
+            .any(|l| l.starts_with("updates/kmfdemo.ko.zst:")),
+        "depmod did not index it"
+    );
+    let load = sandbox
+        .read_file("/etc/modules-load.d/kmfdemo.conf")
+        .unwrap();
+    assert!(load.lines().any(|l| l == "kmfdemo"), "{load}");
+    assert!(exists(
+        &sandbox,
+        "/etc/systemd/system/kmfdemo-modules.service"
+    ));
+    assert!(exists(
+        &sandbox,
+        "/etc/kernel/postinst.d/zz-kmfdemo-modules"
+    ));
+
+    let doctor = kmodfarm_host(&sandbox, &["doctor"]);
+    assert!(
+        doctor.success() && doctor.stdout.contains("kmfdemo: all is well"),
+        "{doctor}"
+    );
+    assert!(
+        doctor
+            .stdout
+            .contains("1.0.0, prebuilt (package), unsigned"),
+        "{doctor}"
+    );
+
+    // A kernel upgrade: the image arrives with apt; the hook stages the
+    // prebuilt module (no package manager call inside apt), the boot
+    // unit's command places it.
+    let k61 = k_new;
+    let upgrade = sandbox.sh_ok(&format!(
+        "apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{k61}-unsigned 2>&1"
+    ));
+    assert!(
+        upgrade
+            .stdout
+            .contains(&format!("kmfdemo: staged the prebuilt module for {k61}")),
+        "{upgrade}"
+    );
+    assert!(exists(
+        &sandbox,
+        &format!("/var/lib/kmfdemo/staged/{k61}/kmfdemo.ko.zst")
+    ));
+    let doctor = kmodfarm_host(&sandbox, &["doctor", "--json"]);
+    assert!(!doctor.success());
+    assert!(doctor.stdout.contains("\"module-missing\""), "{doctor}");
+    let ensure = kmodfarm_host(&sandbox, &["ensure", "--kernel", k61, "--no-load"]).expect_ok();
+    assert!(
+        ensure.stdout.contains("staged by the kernel hook"),
+        "{ensure}"
+    );
+    let file = sandbox.run_ok(&["modinfo", "-k", k61, "-n", "kmfdemo"]);
+    assert_eq!(
+        file.stdout.trim(),
+        format!("/lib/modules/{k61}/updates/kmfdemo.ko.zst")
+    );
+    assert!(!exists(&sandbox, &format!("/var/lib/kmfdemo/staged/{k61}")));
+    let doctor = kmodfarm_host(&sandbox, &["doctor"]);
+    assert!(doctor.success(), "{doctor}");
+    // Running it again changes nothing.
+    let again = kmodfarm_host(&sandbox, &["ensure", "--kernel", k61, "--no-load"]).expect_ok();
+    assert!(again.stdout.contains("already installed"), "{again}");
+
+    // Uninstall: back to the host as it was (but for the kernel image the
+    // upgrade brought, which is the host's own).
+    sandbox.sh_ok(&format!(
+        "apt-get purge -y -o Dpkg::Use-Pty=0 linux-image-{k61}-unsigned >/dev/null 2>&1"
+    ));
+    let out = kmodfarm_host(&sandbox, &["uninstall"]).expect_ok();
+    let after = listing(&sandbox, &bookkeeping);
+    let changed: Vec<String> = difference(&before, &after)
+        .into_iter()
+        // depmod rewrites its index files; their sizes follow the module set.
+        .filter(|l| {
+            !l.contains(&format!("/lib/modules/{kernel}/modules."))
+                && !l.contains(&format!("/lib/modules/{k_new}/modules."))
+        })
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "uninstall left:\n{}\n{out}",
+        changed.join("\n")
+    );
+    assert!(sandbox
+        .run(&["modinfo", "-k", kernel, "-n", "kmfdemo"])
+        .unwrap()
+        .stdout
+        .trim()
+        .is_empty());
+}
+
+#[test]
+fn enable_dkms_installs_the_build_tools_and_headers_and_dkms_builds_the_module() {
+    let w = world();
+    let root = fixtures::bookworm();
+    let mut sandbox = Sandbox::new(&root.root).unwrap();
+    without_compiler(&sandbox);
+    configure(&mut sandbox, &w.dkms_only_url, &w.key);
+    let kernel = w.k612.as_str();
+    let out = kmodfarm_host(
+        &sandbox,
+        &["install", "--kernel", kernel, "--no-load", "--enable-dkms"],
+    )
+    .expect_ok();
+    assert!(out.stdout.contains("DKMS build with kmfdemo-dkms"), "{out}");
+    assert!(
+        out.stdout.contains(&format!(
+            "DKMS built and installed kmfdemo/1.0.0 for {kernel}"
+        )),
+        "{out}"
+    );
+    let status = dkms_status(&sandbox);
+    assert!(
+        status.contains(&format!("kmfdemo/1.0.0, {kernel}, x86_64: installed")),
+        "{status}"
+    );
+    let headers = sandbox.run_ok(&[
+        "dpkg-query",
+        "-W",
+        "-f=${Status}",
+        &format!("linux-headers-{kernel}"),
+    ]);
+    assert_eq!(headers.stdout, "install ok installed");
+    assert!(exists(&sandbox, "/var/lib/kmfdemo/dkms-opt-in"));
+    let doctor = kmodfarm_host(&sandbox, &["doctor"]);
+    assert!(doctor.stdout.contains("1.0.0, DKMS"), "{doctor}");
+}
+
+#[test]
+fn headers_before_image_is_refused_and_doctor_names_it() {
+    let w = world();
+    let root = fixtures::bookworm();
+    let mut sandbox = Sandbox::new(&root.root).unwrap();
+    configure(&mut sandbox, &w.dkms_only_url, &w.key);
+    // The shared root has the 6.1 kernel's headers and not its image.
+    let kernel = w.k61.as_str();
+    assert!(!exists(&sandbox, &format!("/boot/vmlinuz-{kernel}")));
+    let before = listing(&sandbox, &[]);
+    let out = kmodfarm_host(
+        &sandbox,
+        &["install", "--kernel", kernel, "--no-load", "--enable-dkms"],
+    )
+    .expect_failure();
+    assert!(
+        out.stderr
+            .contains(&format!("kernel {kernel}: its image is not installed")),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("install the kernel image first"),
+        "{out}"
+    );
+    assert_eq!(
+        difference(&before, &listing(&sandbox, &[])),
+        Vec::<String>::new()
+    );
+    let (ok, json) = doctor_json(&sandbox);
+    assert!(!ok);
+    assert!(
+        problems(&json).contains(&("headers-before-image".into(), kernel.into())),
+        "{json}"
+    );
+}
+
+#[test]
+fn doctor_names_each_planted_failure() {
+    let w = world();
+    let root = fixtures::bookworm();
+    let mut sandbox = Sandbox::new(&root.root).unwrap();
+    configure(&mut sandbox, &w.prebuilt_url, &w.key);
+    let k612 = w.k612.as_str();
+    kmodfarm_host(&sandbox, &["install", "--kernel", k612, "--no-load"]).expect_ok();
+    let (ok, json) = doctor_json(&sandbox);
+    // Only the 6.1 headers without their image (the shared root's state).
+    assert_eq!(
+        problems(&json),
+        [("headers-before-image".to_string(), w.k61.to_string())],
+        "{json}"
+    );
+    assert!(!ok);
+
+    // A kernel an upgrade installed that nothing gave the module.
+    let missing = "6.1.0-56-amd64";
+    sandbox
+        .write_file(
+            &format!("/boot/vmlinuz-{missing}"),
+            b"stand-in image",
+            0o644,
+        )
+        .unwrap();
+    sandbox.sh_ok(&format!("mkdir -p /lib/modules/{missing}/kernel"));
+    // No load-at-boot entry.
+    sandbox.run_ok(&["rm", "/etc/modules-load.d/kmfdemo.conf"]);
+    // A DKMS build left failed for the 6.1 kernel.
+    sandbox
+        .write_file(
+            "/var/lib/dkms/kmfdemo/1.0.0/build/make.log",
+            format!("DKMS make.log for kmfdemo-1.0.0 for kernel {} (x86_64)\nkmfdemo.c:12:1: error: expected ';'\nmake: *** [Makefile:5: all] Error 2\n", w.k61).as_bytes(),
+            0o644,
+        )
+        .unwrap();
+    let (ok, json) = doctor_json(&sandbox);
+    assert!(!ok);
+    let found = problems(&json);
+    for expected in [
+        ("module-missing", missing),
+        ("not-loaded-at-boot", ""),
+        ("headers-before-image", w.k61.as_str()),
+        ("dkms-build-failed", w.k61.as_str()),
+    ] {
+        assert!(
+            found.contains(&(expected.0.to_string(), expected.1.to_string())),
+            "{expected:?} not reported: {json}"
+        );
+    }
+    let text = kmodfarm_host(&sandbox, &["doctor"]);
+    assert!(
+        text.stdout.contains(&format!(
+            "fix: run `kmodfarm-host ensure --kernel {missing}`"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.stdout.contains("make: *** [Makefile:5: all] Error 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ensure_without_a_prebuilt_module_and_without_dkms_says_so() {
+    let w = world();
+    let root = fixtures::bookworm();
+    let mut sandbox = Sandbox::new(&root.root).unwrap();
+    configure(&mut sandbox, &w.dkms_only_url, &w.key);
+    let kernel = w.k612.as_str();
+    let out = kmodfarm_host(&sandbox, &["ensure", "--kernel", kernel, "--no-load"]);
+    assert_eq!(out.status.code(), Some(10), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("no module for kernel {kernel}")),
+        "{out}"
+    );
+    assert!(out.stdout.contains("did not opt into DKMS builds"), "{out}");
+}
