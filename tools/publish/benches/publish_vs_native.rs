@@ -19,22 +19,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+#[path = "../tests/synthetic_deb/mod.rs"]
+mod synthetic_deb;
+use synthetic_deb::synthetic_deb;
+
 use kmodfarm_publish::inputs::{DebTarget, Targets};
 use kmodfarm_publish::sign::{generate, Passphrase, SigningKey};
 use kmodfarm_publish::{execute, prepare, Disk, PublishOptions, Request};
-
-fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(0);
-        h.set_cksum();
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    kmodfarm_publish::apt::gzip(&b.into_inner().unwrap()).unwrap()
-}
 
 /// A small valid .deb carrying one 4 KiB file.
 fn deb(dir: &Path, name: &str, arch: &str) {
@@ -42,35 +33,7 @@ fn deb(dir: &Path, name: &str, arch: &str) {
         "Package: {name}\nVersion: 1.0.0-1\nArchitecture: {arch}\nMaintainer: b <b@example.org>\nInstalled-Size: 4\nSection: kernel\nPriority: optional\nDescription: benchmark package\n synthetic package for the publish benchmark\n"
     );
     let payload = vec![0x5au8; 4096];
-    let members: [(&str, Vec<u8>); 3] = [
-        ("debian-binary", b"2.0\n".to_vec()),
-        (
-            "control.tar.gz",
-            tar_gz(&[("./control", control.as_bytes())]),
-        ),
-        (
-            "data.tar.gz",
-            tar_gz(&[("./usr/share/bench/payload", &payload)]),
-        ),
-    ];
-    let mut ar = b"!<arch>\n".to_vec();
-    for (n, data) in members {
-        ar.extend(
-            format!(
-                "{n:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n",
-                0,
-                0,
-                0,
-                0o100644,
-                data.len()
-            )
-            .bytes(),
-        );
-        ar.extend(&data);
-        if data.len() % 2 == 1 {
-            ar.push(b'\n');
-        }
-    }
+    let ar = synthetic_deb(&control, &[("./usr/share/bench/payload", &payload)]);
     std::fs::write(dir.join(format!("{name}_1.0.0-1_{arch}.deb")), ar).unwrap();
 }
 

@@ -689,43 +689,57 @@ fn package_open(p: &RpmPackage) -> String {
     )
 }
 
-fn filelists_xml(packages: &[&RpmPackage]) -> String {
+/// filelists.xml and other.xml: one `<package>` element per package, with
+/// what `body` writes inside it.
+fn per_package_document(
+    root: &str,
+    namespace: &str,
+    packages: &[&RpmPackage],
+    body: impl Fn(&RpmPackage, &mut String),
+) -> String {
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{}\">\n",
+         <{root} xmlns=\"{namespace}\" packages=\"{}\">\n",
         packages.len()
     );
     for p in packages {
         out.push_str(&package_open(p));
-        for f in &p.files {
-            out.push_str(&file_element(f, "  "));
-        }
+        body(p, &mut out);
         out.push_str("</package>\n");
     }
-    out.push_str("</filelists>\n");
+    out.push_str(&format!("</{root}>\n"));
     out
 }
 
+fn filelists_xml(packages: &[&RpmPackage]) -> String {
+    per_package_document(
+        "filelists",
+        "http://linux.duke.edu/metadata/filelists",
+        packages,
+        |p, out| {
+            for f in &p.files {
+                out.push_str(&file_element(f, "  "));
+            }
+        },
+    )
+}
+
 fn other_xml(packages: &[&RpmPackage]) -> String {
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{}\">\n",
-        packages.len()
-    );
-    for p in packages {
-        out.push_str(&package_open(p));
-        for c in &p.changelogs {
-            out.push_str(&format!(
-                "  <changelog author=\"{}\" date=\"{}\">{}</changelog>\n",
-                esc(&c.author),
-                c.date,
-                esc(&c.text)
-            ));
-        }
-        out.push_str("</package>\n");
-    }
-    out.push_str("</otherdata>\n");
-    out
+    per_package_document(
+        "otherdata",
+        "http://linux.duke.edu/metadata/other",
+        packages,
+        |p, out| {
+            for c in &p.changelogs {
+                out.push_str(&format!(
+                    "  <changelog author=\"{}\" date=\"{}\">{}</changelog>\n",
+                    esc(&c.author),
+                    c.date,
+                    esc(&c.text)
+                ));
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -14,6 +14,9 @@ use kmodfarm_model::record::{
     SCHEMA_VERSION,
 };
 use kmodfarm_model::KernelRelease;
+mod synthetic_deb;
+use synthetic_deb::synthetic_deb;
+
 use kmodfarm_publish::inputs::{DebTarget, Targets};
 use kmodfarm_publish::sign::{generate, Passphrase, SigningKey};
 use kmodfarm_publish::{execute, prepare, Disk, PublishOptions, Request};
@@ -24,47 +27,10 @@ const NOW: u64 = 1_900_000_000; // after any key made today
 /// A minimal .deb (deb(5): ar with debian-binary, control.tar.gz,
 /// data.tar.gz), the same bytes every time.
 fn tiny_deb(dir: &Path, name: &str, version: &str, arch: &str) -> PathBuf {
-    fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_mtime(0);
-            h.set_cksum();
-            b.append_data(&mut h, name, *data).unwrap();
-        }
-        kmodfarm_publish::apt::gzip(&b.into_inner().unwrap()).unwrap()
-    }
     let control = format!(
         "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: t <t@example.org>\nPriority: optional\nDescription: test package\n a test package made by publish_lib.rs\n"
     );
-    let members: [(&str, Vec<u8>); 3] = [
-        ("debian-binary", b"2.0\n".to_vec()),
-        (
-            "control.tar.gz",
-            tar_gz(&[("./control", control.as_bytes())]),
-        ),
-        ("data.tar.gz", tar_gz(&[])),
-    ];
-    let mut ar = b"!<arch>\n".to_vec();
-    for (n, data) in members {
-        ar.extend(
-            format!(
-                "{n:<16}{:<12}{:<6}{:<6}{:<8o}{:<10}`\n",
-                0,
-                0,
-                0,
-                0o100644,
-                data.len()
-            )
-            .bytes(),
-        );
-        ar.extend(&data);
-        if data.len() % 2 == 1 {
-            ar.push(b'\n');
-        }
-    }
+    let ar = synthetic_deb(&control, &[]);
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(format!("{name}_{version}_{arch}.deb"));
     std::fs::write(&path, ar).unwrap();
