@@ -437,14 +437,7 @@ fn build(
         log: log.clone(),
     };
     if !done.success {
-        let last = done
-            .output
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        let last = kmodfarm_model::text::last_line(&done.output);
         return Err(fail(format!("build failed ({}): {last}", done.status)));
     }
 

@@ -287,13 +287,7 @@ fn dkms_failure(session: &Session<'_>, kernel: &str) -> Option<String> {
             continue;
         }
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let last = text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        let last = kmodfarm_model::text::last_line(&text);
         return Some(format!(
             "{name}/{version_name}: make.log ends with {last:?}"
         ));

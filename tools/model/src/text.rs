@@ -41,6 +41,17 @@ pub fn rfc2822(secs: u64, zone: &str) -> String {
     )
 }
 
+/// The last line of `text` with anything on it, trimmed: what a failed
+/// build's or DKMS's log says last, for a one-line reason.
+pub fn last_line(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 /// Escapes text for XML and HTML, in element content and in quoted
 /// attribute values alike. `/` is left alone, so URLs stay readable.
 pub fn escape_markup(text: &str) -> String {
