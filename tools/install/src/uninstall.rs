@@ -167,7 +167,12 @@ pub fn execute(host: &dyn Host, undo: &[Undo]) -> Result<Vec<String>> {
                 }
             }
             Undo::Depmod { kernel } => {
-                host.run_ok(&["depmod", "-a", kernel])?;
+                // The kernel may be gone already (its image purged, and with
+                // our module removed nothing is left in its directory):
+                // then there is no index to bring up to date.
+                if host.path(&format!("/lib/modules/{kernel}")).is_dir() {
+                    host.run_ok(&["depmod", "-a", kernel])?;
+                }
             }
             Undo::Initramfs { argv } => {
                 let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
