@@ -8,8 +8,7 @@
 //! with throw-away keys. Replace with the real `kmodfarm publish` once it is
 //! on main; nothing here is a product feature.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -368,31 +367,16 @@ pub fn kmodfarm_host_deb(binary: &Path, out: &Path) -> Result<PathBuf> {
     Ok(deb)
 }
 
-/// A static file server on 127.0.0.1 for one directory (GET/HEAD, 404 for
-/// anything missing), one thread per connection, alive as long as the test
-/// process.
+/// A directory served on 127.0.0.1 for as long as the test process runs
+/// (by [`StaticServer`](crate::StaticServer), kmodfarm's own server).
 pub struct RepoServer {
     pub url: String,
 }
 
 impl RepoServer {
     pub fn serve(dir: &Path) -> Result<RepoServer> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(Error::io("127.0.0.1:0"))?;
-        let port = listener
-            .local_addr()
-            .map_err(Error::io("127.0.0.1"))?
-            .port();
-        let dir = dir.to_path_buf();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let dir = dir.clone();
-                std::thread::spawn(move || {
-                    let _ = answer(stream, &dir);
-                });
-            }
-        });
         Ok(RepoServer {
-            url: format!("http://127.0.0.1:{port}"),
+            url: crate::StaticServer::start(dir)?.leak(),
         })
     }
 
@@ -402,59 +386,5 @@ impl RepoServer {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         format!("http://127.0.0.1:{port}")
-    }
-}
-
-fn answer(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut out = stream;
-    loop {
-        let mut request = String::new();
-        if reader.read_line(&mut request)? == 0 {
-            return Ok(());
-        }
-        let mut keep_alive = true;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-                break;
-            }
-            if header.to_ascii_lowercase().starts_with("connection: close") {
-                keep_alive = false;
-            }
-        }
-        let mut parts = request.split_whitespace();
-        let method = parts.next().unwrap_or("");
-        let target = parts.next().unwrap_or("/");
-        let relative = target
-            .split('?')
-            .next()
-            .unwrap_or("")
-            .trim_start_matches('/');
-        let path = dir.join(relative);
-        let inside = !relative.split('/').any(|c| c == "..");
-        match std::fs::read(&path) {
-            Ok(body) if inside && path.is_file() => {
-                write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n", body.len())?;
-                if method != "HEAD" {
-                    out.write_all(&body)?;
-                }
-            }
-            _ => {
-                let body = b"not found\n";
-                write!(
-                    out,
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                )?;
-                if method != "HEAD" {
-                    out.write_all(body)?;
-                }
-            }
-        }
-        out.flush()?;
-        if !keep_alive {
-            return Ok(());
-        }
     }
 }

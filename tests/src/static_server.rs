@@ -1,49 +1,40 @@
-//! A static HTTP server on 127.0.0.1 over a directory, for tests that point
-//! apt at a published repository. A named stand-in: Python's `http.server`
-//! until `kmodfarm serve` exists; the repository is plain files, so any
-//! static server is a fair one.
+//! A directory served over HTTP on 127.0.0.1 by kmodfarm's own server
+//! (`kmodfarm_publish::serve`, what `kmodfarm serve` runs), in a thread of
+//! the test process. The repository is plain files, so the tests of apt,
+//! dnf and the installer need nothing else; the server itself is tested in
+//! tools/publish/tests/serve.rs.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::thread::JoinHandle;
+
+use kmodfarm_publish::serve::{Server, ShutdownHandle};
 
 use crate::error::{Error, Result};
-use crate::process::require_tool;
 
+/// Serves a directory until dropped.
 pub struct StaticServer {
-    child: Child,
     pub port: u16,
+    stop: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl StaticServer {
-    /// Serves `dir` on a free loopback port, returning once it accepts
-    /// connections.
+    /// Serves `dir` on a free loopback port; it accepts connections as soon
+    /// as this returns (the socket is bound before).
     pub fn start(dir: &Path) -> Result<StaticServer> {
-        require_tool("python3", "python3")?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(Error::io(dir))?
-            .port();
-        let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-            .arg(dir)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(Error::io(dir))?;
-        let server = StaticServer { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(Error::io(dir)(std::io::Error::other(
-                    "python3 -m http.server did not start listening within 20 s",
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
+        let server = Server::bind(dir, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .map_err(|e| Error::io(dir)(std::io::Error::other(e.to_string())))?;
+        let port = server.local_addr().port();
+        let stop = server.shutdown_handle();
+        let thread = std::thread::spawn(move || {
+            let _ = server.run(&|_| {});
+        });
+        Ok(StaticServer {
+            port,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// `http://127.0.0.1:PORT/`, then `path`.
@@ -54,11 +45,21 @@ impl StaticServer {
             path.trim_start_matches('/')
         )
     }
+
+    /// Keeps serving for the rest of the test process.
+    pub fn leak(mut self) -> String {
+        let url = self.url("").trim_end_matches('/').to_string();
+        self.thread = None;
+        std::mem::forget(self);
+        url
+    }
 }
 
 impl Drop for StaticServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(thread) = self.thread.take() {
+            self.stop.shutdown();
+            let _ = thread.join();
+        }
     }
 }
