@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use kmodfarm_render::{render_host_kernel_hook, render_host_unit, render_install_sh};
 
@@ -16,26 +15,7 @@ const REPO: &str = "https://repo.example.org/kmfdemo/";
 const KEY: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZtest\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n";
 
 fn shellcheck(name: &str, script: &str) {
-    let mut child = Command::new("shellcheck")
-        .args(["--shell=sh", "--severity=style", "--format=gcc", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("shellcheck is installed (scripts/test-deps.txt)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{name}: shellcheck:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::shellcheck(name, script, &["--shell=sh"]).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use kmodfarm_render::RenderedFile;
 
 fn is_shell(f: &RenderedFile) -> bool {
@@ -19,37 +16,7 @@ fn shellcheck(f: &RenderedFile) -> Result<(), String> {
     } else {
         format!("#!/bin/sh\n{}", f.contents)
     };
-    shellcheck_with(f, &script, &["--shell=sh"])
-}
-
-fn shellcheck_with(f: &RenderedFile, script: &str, options: &[&str]) -> Result<(), String> {
-    let mut child = Command::new("shellcheck")
-        .args(options)
-        .args(["--severity=style", "--format=gcc", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run shellcheck ({e}); it is required: apt-get install shellcheck")
-        });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}:\n{}{}",
-            f.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    common::shellcheck(&f.name, &script, &["--shell=sh"])
 }
 
 fn check_all(files: &[RenderedFile]) -> usize {
@@ -86,7 +53,7 @@ fn rendered_dkms_confs_pass_shellcheck_as_bash() {
     ] {
         let conf = common::file(&files, "dkms.conf");
         let options = ["--shell=bash", "--exclude=SC2034,SC2154"];
-        shellcheck_with(conf, &conf.contents, &options).unwrap_or_else(|e| panic!("{e}"));
+        common::shellcheck(&conf.name, &conf.contents, &options).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 

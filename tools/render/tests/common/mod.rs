@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -83,4 +84,36 @@ pub fn file<'a>(files: &'a [RenderedFile], name: &str) -> &'a RenderedFile {
         .iter()
         .find(|f| f.name == name)
         .unwrap_or_else(|| panic!("{name} is rendered"))
+}
+
+/// Runs Debian's shellcheck (the real binary) on `script` with `options`;
+/// the error names `name` and carries shellcheck's findings.
+pub fn shellcheck(name: &str, script: &str, options: &[&str]) -> Result<(), String> {
+    let mut child = std::process::Command::new("shellcheck")
+        .args(options)
+        .args(["--severity=style", "--format=gcc", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run shellcheck ({e}); it is required: apt-get install shellcheck")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}:\n{}{}",
+            name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
