@@ -85,7 +85,10 @@ fn init_from_imports_a_multi_module_dkms_tree() {
         notes.contains("REMAKE_INITRD=yes became [boot] initramfs"),
         "{notes}"
     );
-    assert!(notes.contains("CLEAN was dropped"), "{notes}");
+    assert!(
+        notes.contains("line 15: CLEAN=\"make clean\" was dropped: deprecated in DKMS 3"),
+        "{notes}"
+    );
 
     let m = kmodfarm_model::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
     assert_eq!(m.package.name, "snapper");
@@ -126,7 +129,7 @@ fn init_from_a_broken_dkms_conf_names_the_line_and_writes_nothing() {
     let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("dkms.conf: line 3: unterminated quote"),
+        text(&out).contains("dkms.conf:3: `PACKAGE_VERSION=\"3.1.4`: unterminated quote"),
         "{}",
         text(&out)
     );

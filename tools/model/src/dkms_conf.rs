@@ -97,10 +97,16 @@ pub struct DkmsConf {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+#[error("line {line}: `{text}`: {message}")]
 pub struct DkmsConfError {
     pub line: usize,
+    /// The line as written (its first line, for a value spanning several).
+    pub text: String,
     pub message: String,
+    /// Bash reads this line (a value computed in shell, an array filled by
+    /// a loop): only this reader cannot. False: bash cannot read it either
+    /// (an unterminated quote, a `[` without `]`).
+    pub shell: bool,
 }
 
 impl DkmsConf {
@@ -128,6 +134,12 @@ impl DkmsConf {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
+            let error = |message: String, shell: bool| DkmsConfError {
+                line: start,
+                text: lines[start - 1].trim().to_string(),
+                message,
+                shell,
+            };
             match parse_assignment(trimmed) {
                 Some(Ok((name, index, value))) => conf.assignments.push(Assignment {
                     line: start,
@@ -136,20 +148,15 @@ impl DkmsConf {
                     value,
                 }),
                 Some(Err(message)) if quote_spans_lines => {
-                    let message = format!(
-                        "unterminated quote: the value opened here runs on to line {i} ({message})"
-                    );
-                    return Err(DkmsConfError {
-                        line: start,
-                        message,
-                    });
+                    return Err(error(
+                        format!(
+                            "unterminated quote: the value opened here runs on to line {i} ({})",
+                            message.text
+                        ),
+                        false,
+                    ));
                 }
-                Some(Err(message)) => {
-                    return Err(DkmsConfError {
-                        line: start,
-                        message,
-                    })
-                }
+                Some(Err(message)) => return Err(error(message.text, message.shell)),
                 None => conf.other_lines.push((start, trimmed.to_string())),
             }
         }
@@ -199,6 +206,255 @@ impl DkmsConf {
     }
 }
 
+impl DkmsConf {
+    /// Values that bash computes when it reads the file (`$(…)`, backquotes)
+    /// or lines besides assignments: this reader cannot stand in for bash.
+    /// The first such line, with its text.
+    pub fn computed_in_shell(&self) -> Option<(usize, String)> {
+        let computed = self
+            .assignments
+            .iter()
+            .find(|a| a.value.contains("$(") || a.value.contains('`'))
+            .map(|a| (a.line, format!("{}={}", a.name, a.value)));
+        let other = self.other_lines.first().cloned();
+        match (computed, other) {
+            (Some(a), Some(b)) => Some(if a.0 < b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Expands, in every value, `$NAME` and `${NAME}` of a variable the file
+    /// set on an earlier line (`BUILT_MODULE_NAME[0]="$PACKAGE_NAME"`), as
+    /// bash does when DKMS sources it. DKMS's own variables (`$kernelver`…)
+    /// stay as written: DKMS sets them per kernel.
+    pub fn expand_own_variables(&mut self) {
+        let mut set: BTreeMap<String, String> = BTreeMap::new();
+        for a in &mut self.assignments {
+            a.value = expand(&a.value, &set);
+            if a.index.unwrap_or(0) == 0 && !DKMS_VARIABLES.contains(&a.name.as_str()) {
+                set.insert(a.name.clone(), a.value.clone());
+            }
+        }
+    }
+}
+
+/// The variables DKMS sets before it sources dkms.conf.
+pub const DKMS_VARIABLES: &[&str] = &[
+    "kernelver",
+    "arch",
+    "kernel_source_dir",
+    "dkms_tree",
+    "source_tree",
+];
+
+fn expand(value: &str, set: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, len) = match after.strip_prefix('{') {
+            Some(inner) => match inner.find('}') {
+                Some(end) => (&inner[..end], end + 2),
+                None => ("", 0),
+            },
+            None => {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            }
+        };
+        match set.get(name) {
+            Some(v) if !name.is_empty() => {
+                out.push_str(v);
+                rest = &after[len..];
+            }
+            _ => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Evaluating a dkms.conf with bash, as DKMS does (it sources the file).
+/// [`eval_script`] is the script to run (in a sandbox: it runs the file's
+/// code); [`read_evaluation`] reads what it prints.
+pub mod eval {
+    use super::*;
+
+    /// Kernels the file is evaluated for besides the literal run, to see
+    /// which values depend on `$kernelver`.
+    pub const PROBE_KERNELS: [&str; 2] = ["5.4.0-1-generic", "6.12.9-amd64"];
+
+    const RUN: &str = "\u{1}run";
+
+    /// A bash script that sources `conf` (from directory `tree`) three
+    /// times: with DKMS's variables set to their own names (`$kernelver`
+    /// gives `${kernelver}`, so values keep them live, as in a dkms.conf),
+    /// then for each of [`PROBE_KERNELS`]; and prints every directive's
+    /// value, NUL-separated.
+    pub fn eval_script(conf: &str, tree: &str) -> String {
+        let names = KNOWN_DIRECTIVES.join(" ");
+        let literal: Vec<String> = DKMS_VARIABLES
+            .iter()
+            .map(|v| format!("{v}='${{{v}}}'"))
+            .collect();
+        let mut runs = format!("kmodfarm_run literal {}\n", literal.join(" "));
+        for k in PROBE_KERNELS {
+            runs.push_str(&format!(
+                "kmodfarm_run {k} kernelver={k} arch=x86_64 kernel_source_dir=/lib/modules/{k}/build dkms_tree=/var/lib/dkms source_tree=/usr/src\n"
+            ));
+        }
+        format!(
+            r#"kmodfarm_dump() {{
+    local kmodfarm_name kmodfarm_decl kmodfarm_i
+    for kmodfarm_name in {names}; do
+        kmodfarm_decl=$(declare -p "$kmodfarm_name" 2>/dev/null) || continue
+        case $kmodfarm_decl in
+        "declare -a"* | "declare -A"*)
+            local -n kmodfarm_ref=$kmodfarm_name
+            for kmodfarm_i in "${{!kmodfarm_ref[@]}}"; do
+                printf '%s\0%s\0%s\0' "$kmodfarm_name" "$kmodfarm_i" "${{kmodfarm_ref[$kmodfarm_i]}}"
+            done
+            unset -n kmodfarm_ref
+            ;;
+        *) printf '%s\0\0%s\0' "$kmodfarm_name" "${{!kmodfarm_name}}" ;;
+        esac
+    done
+}}
+kmodfarm_run() {{
+    printf '\001run\0%s\0' "$1"
+    shift
+    (
+        declare -g -- "$@"
+        cd {tree} || exit 1
+        . {conf} >/dev/null
+        kmodfarm_dump
+    )
+}}
+{runs}"#,
+            tree = quote_sh(tree),
+            conf = quote_sh(conf),
+        )
+    }
+
+    fn quote_sh(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+
+    /// One evaluation: directive (and index) → value.
+    pub type Values = BTreeMap<(String, Option<String>), String>;
+
+    /// What the runs gave: the literal run's values, and the directives
+    /// whose values differ between the probe kernels.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Evaluation {
+        pub values: Values,
+        pub kernel_dependent: Vec<String>,
+    }
+
+    /// Reads [`eval_script`]'s output.
+    pub fn read_evaluation(output: &[u8]) -> Result<Evaluation, String> {
+        let text = String::from_utf8_lossy(output);
+        let mut fields = text.split('\0');
+        let mut runs: Vec<(String, Values)> = Vec::new();
+        while let Some(field) = fields.next() {
+            if field == RUN {
+                let label = fields.next().ok_or("truncated output")?;
+                runs.push((label.to_string(), Values::new()));
+                continue;
+            }
+            if field.is_empty() && fields.clone().next().is_none() {
+                break;
+            }
+            let (Some(index), Some(value)) = (fields.next(), fields.next()) else {
+                return Err("truncated output".into());
+            };
+            let (_, values) = runs.last_mut().ok_or("output before the first run")?;
+            let index = (!index.is_empty()).then(|| index.to_string());
+            values.insert((field.to_string(), index), value.to_string());
+        }
+        let [literal, old, new] = <[(String, Values); 3]>::try_from(runs)
+            .map_err(|r| format!("{} of 3 evaluations ran", r.len()))?;
+        let normal = |kernel: &str, values: &Values| -> Values {
+            values
+                .iter()
+                .map(|(k, v)| {
+                    let v = v
+                        .replace(
+                            &format!("/lib/modules/{kernel}/build"),
+                            "${kernel_source_dir}",
+                        )
+                        .replace(kernel, "${kernelver}")
+                        .replace("/var/lib/dkms", "${dkms_tree}")
+                        .replace("/usr/src", "${source_tree}")
+                        .replace("x86_64", "${arch}");
+                    (k.clone(), v)
+                })
+                .collect()
+        };
+        let (old, new) = (normal(&old.0, &old.1), normal(&new.0, &new.1));
+        let mut kernel_dependent: Vec<String> = old
+            .keys()
+            .chain(new.keys())
+            .filter(|k| old.get(*k) != new.get(*k))
+            .map(|(name, index)| match index {
+                Some(i) => format!("{name}[{i}]"),
+                None => name.clone(),
+            })
+            .collect();
+        kernel_dependent.dedup();
+        Ok(Evaluation {
+            values: literal.1,
+            kernel_dependent,
+        })
+    }
+
+    impl DkmsConf {
+        /// The configuration an evaluation gave, each value placed on the
+        /// first line of `text` that assigns its directive.
+        pub fn from_evaluation(text: &str, values: &Values) -> Result<DkmsConf, String> {
+            let mut assignments = Vec::new();
+            for ((name, index), value) in values {
+                let index = match index {
+                    None => None,
+                    Some(i) => Some(i.parse::<usize>().map_err(|_| {
+                        format!("{name}[{i}]: DKMS's arrays are indexed by numbers")
+                    })?),
+                };
+                assignments.push(Assignment {
+                    line: line_assigning(text, name),
+                    name: name.clone(),
+                    index,
+                    value: value.clone(),
+                });
+            }
+            assignments.sort_by_key(|a| (a.line, a.index));
+            Ok(DkmsConf {
+                assignments,
+                other_lines: Vec::new(),
+            })
+        }
+    }
+
+    fn line_assigning(text: &str, name: &str) -> usize {
+        text.lines()
+            .position(|l| {
+                l.match_indices(name).any(|(at, _)| {
+                    let before = l[..at].chars().last();
+                    let after = l[at + name.len()..].chars().next();
+                    !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && matches!(after, Some('=' | '[' | '+'))
+                })
+            })
+            .map_or(1, |i| i + 1)
+    }
+}
+
 fn open_quote(s: &str) -> bool {
     let (mut single, mut double, mut escaped) = (false, false, false);
     for c in s.chars() {
@@ -217,36 +473,74 @@ fn open_quote(s: &str) -> bool {
 /// (name, array index, value) of one assignment.
 type Parsed = (String, Option<usize>, String);
 
+/// Why a line is not read, and whether bash would read it.
+struct Unread {
+    text: String,
+    shell: bool,
+}
+
+impl Unread {
+    /// Bash reads it; this reader does not.
+    fn shell(text: String) -> Self {
+        Unread { text, shell: true }
+    }
+    /// Bash does not read it either.
+    fn malformed(text: String) -> Self {
+        Unread { text, shell: false }
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
 /// `NAME=value` or `NAME[3]=value`. None: not an assignment at all.
-fn parse_assignment(line: &str) -> Option<Result<Parsed, String>> {
+fn parse_assignment(line: &str) -> Option<Result<Parsed, Unread>> {
     let eq = line.find('=')?;
     let lhs = &line[..eq];
     let (name, index) = match lhs.split_once('[') {
-        Some((name, rest)) => {
-            let idx = rest.strip_suffix(']')?;
+        Some((name, rest)) if is_name(name) && !rest.contains(' ') => {
+            let Some(idx) = rest.strip_suffix(']') else {
+                return Some(Err(Unread::malformed(format!(
+                    "{name}[ opens an array index that no ']' closes before '='; write {name}[{rest}]=…"
+                ))));
+            };
             match idx.parse::<usize>() {
                 Ok(i) => (name, Some(i)),
                 Err(_) => {
-                    return Some(Err(format!(
+                    return Some(Err(Unread::shell(format!(
                         "array index '{idx}' of {name} is not a number"
-                    )))
+                    ))))
                 }
             }
         }
+        Some(_) => return None,
         None => (lhs, None),
     };
-    if name.is_empty()
-        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        || name.starts_with(|c: char| c.is_ascii_digit())
-    {
+    if !is_name(name) {
         return None;
     }
-    Some(unquote(&line[eq + 1..]).map(|v| (name.to_string(), index, v)))
+    Some(
+        unquote(&line[eq + 1..])
+            .map(|v| (name.to_string(), index, v))
+            .map_err(|e| match e {
+                Unquote::Unterminated(m) => Unread::malformed(m),
+                Unquote::Shell(m) => Unread::shell(m),
+            }),
+    )
+}
+
+enum Unquote {
+    Unterminated(String),
+    /// Shell syntax this reader does not evaluate.
+    Shell(String),
 }
 
 /// Shell word unquoting: '…' literal, "…" with \" \\ \$ \` escapes, bare
 /// words up to an unquoted space or comment.
-fn unquote(s: &str) -> Result<String, String> {
+fn unquote(s: &str) -> Result<String, Unquote> {
     let mut out = String::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -255,7 +549,7 @@ fn unquote(s: &str) -> Result<String, String> {
                 match chars.next() {
                     Some('\'') => break,
                     Some(c) => out.push(c),
-                    None => return Err("unterminated single quote".into()),
+                    None => return Err(Unquote::Unterminated("unterminated single quote".into())),
                 }
             },
             '"' => loop {
@@ -268,10 +562,12 @@ fn unquote(s: &str) -> Result<String, String> {
                             out.push('\\');
                             out.push(other);
                         }
-                        None => return Err("unterminated double quote".into()),
+                        None => {
+                            return Err(Unquote::Unterminated("unterminated double quote".into()))
+                        }
                     },
                     Some(c) => out.push(c),
-                    None => return Err("unterminated double quote".into()),
+                    None => return Err(Unquote::Unterminated("unterminated double quote".into())),
                 }
             },
             '\\' => {
@@ -285,9 +581,9 @@ fn unquote(s: &str) -> Result<String, String> {
                 if rest.is_empty() || rest.starts_with('#') || rest.starts_with(';') {
                     break;
                 }
-                return Err(format!(
+                return Err(Unquote::Shell(format!(
                     "unquoted space in value; quote it (\"…\"), rest: '{rest}'"
-                ));
+                )));
             }
             ';' => break,
             c => out.push(c),

@@ -1,110 +1,285 @@
 //! `kmodfarm init --from DIR`: a manifest from an existing DKMS source tree.
 //! Most users arrive with a dkms.conf; we carry over everything with a
-//! meaning in the manifest and list, as notes, what we leave out and why.
+//! meaning in the manifest and list, as notes with their dkms.conf line,
+//! what we leave out and why. The shell commands carried over (MAKE, the
+//! PRE_/POST_ scripts) are listed too: DKMS runs them on every host.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::dkms_conf::DkmsConf;
-use crate::manifest::{valid_package_name, Manifest, ManifestError};
+use crate::dkms_conf::{eval, DkmsConf};
+use crate::manifest::{valid_package_name, KernelInput, Manifest, ManifestError};
+use crate::shell_risk::{self, Risk};
+use crate::tree::{self, TreeFile};
 
 /// What dkms.conf does not say and the manifest needs.
-#[derive(Debug, Clone)]
 pub struct ImportDefaults {
     pub maintainer: String,
     pub license: String,
+    /// The tree's sources and build files (see [`tree::read_sources`]),
+    /// for what the build reads besides the headers.
+    pub tree: Vec<TreeFile>,
 }
+
+/// Runs a bash script in a sandbox and returns what it printed: how a
+/// dkms.conf that computes its values in shell is read.
+pub type Shell<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{file}: line {line}: {message}")]
+    #[error("{file}:{line}: {message}")]
     Conf {
         file: String,
         line: usize,
         message: String,
     },
-    #[error("{file}: {0}", file = .1)]
-    Missing(String, String),
-    #[error("the imported manifest is invalid")]
+    #[error("{file}: {message}")]
+    Missing { file: String, message: String },
+    #[error("{file}: line {line} computes values in shell (`{text}`), and bash could not evaluate it: {why}")]
+    Shell {
+        file: String,
+        line: usize,
+        text: String,
+        why: String,
+    },
+    /// The manifest made from the file is invalid where no dkms.conf line
+    /// is to blame (a default kmodfarm chose).
+    #[error("the manifest made from {file} is invalid: {message} (its line `{toml_line}`)")]
+    Generated {
+        file: String,
+        message: String,
+        toml_line: String,
+    },
+    #[error(transparent)]
     Manifest(#[from] ManifestError),
+}
+
+/// A shell command carried into the manifest, for the summary `init` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// The dkms.conf line it came from.
+    pub line: usize,
+    /// `MAKE[0]`, `PRE_BUILD`…
+    pub directive: String,
+    pub command: String,
+    /// What it does beyond the build (see [`shell_risk`]).
+    pub risks: Vec<Risk>,
 }
 
 pub struct Imported {
     pub manifest: Manifest,
     /// The manifest text to write.
     pub toml: String,
-    /// What was not carried over, one sentence each.
+    /// What was not carried over or was changed, one sentence each.
     pub notes: Vec<String>,
+    /// Every shell command carried over.
+    pub commands: Vec<Carried>,
 }
 
-/// Converts `conf` (the text of `file`, in source tree `source_dir` relative
-/// to where the manifest will live) into a manifest.
+/// The manifest's text, with the dkms.conf line each line came from.
+struct Toml {
+    lines: Vec<(String, Option<(usize, String)>)>,
+}
+
+impl Toml {
+    fn line(&mut self, text: impl Into<String>) {
+        self.lines.push((text.into(), None));
+    }
+    /// `key = "value"`, from `directive` on dkms.conf line `from`.
+    fn key(&mut self, key: &str, value: &str, from: Option<(usize, &str)>) {
+        self.lines.push((
+            format!("{key} = {}", toml_str(value)),
+            from.map(|(l, d)| (l, d.to_string())),
+        ));
+    }
+    fn text(&self) -> String {
+        let mut out: String = self.lines.iter().map(|(l, _)| format!("{l}\n")).collect();
+        out.truncate(out.trim_end().len());
+        out.push('\n');
+        out
+    }
+}
+
+/// Directives the import carries into the manifest (others get a note).
+const CARRIED: &[&str] = &[
+    "PACKAGE_NAME",
+    "PACKAGE_VERSION",
+    "BUILT_MODULE_NAME",
+    "BUILT_MODULE_LOCATION",
+    "DEST_MODULE_LOCATION",
+    "PRE_BUILD",
+    "POST_BUILD",
+    "POST_INSTALL",
+    "BUILD_EXCLUSIVE_KERNEL_MIN",
+    "BUILD_EXCLUSIVE_KERNEL_MAX",
+    "AUTOINSTALL",
+    "REMAKE_INITRD",
+];
+
+/// Why a directive kmodfarm does not carry is dropped, and what follows.
+fn dropped_because(name: &str) -> &'static str {
+    match name {
+        "CLEAN" => "deprecated in DKMS 3 (DKMS cleans the build directory itself)",
+        "STRIP" => "kmodfarm has no setting for it: DKMS strips the module's debug symbols (its default)",
+        "NO_WEAK_MODULES" => "kmodfarm has no setting for it: on RHEL-family hosts DKMS may link the module into other kernels of the same ABI (weak-modules)",
+        "MAKE" => "only MAKE[0] is imported: every kernel builds with it",
+        "MAKE_MATCH" => "kmodfarm has no per-kernel build commands: every kernel builds with MAKE[0]",
+        "PRE_INSTALL" | "POST_ADD" | "POST_REMOVE" => "kmodfarm does not run this script: do its work in the package or in post_install",
+        "BUILD_DEPENDS" => "kmodfarm does not order the builds of several DKMS modules",
+        "BUILD_EXCLUSIVE_CONFIG" => "kmodfarm does not limit builds by kernel configuration",
+        "BUILD_EXCLUSIVE_ARCH" => "kmodfarm builds for the target distros' architectures",
+        "PATCH" | "PATCH_MATCH" => "kmodfarm applies no patches: apply them to the source tree",
+        "OBSOLETE_BY" => "kmodfarm has no setting for it",
+        "MODULES_CONF" | "MODULES_CONF_ALIAS_TYPE" | "MODULES_CONF_OBSOLETES" | "MODULES_CONF_OBSOLETE_ONLY" => "removed in DKMS 3: write [boot] options (a modprobe.d file) instead",
+        "UDEV_TRIGGER" => "kmodfarm has no setting for it",
+        "DEST_MODULE_NAME" => "a rename on install is not supported: the module keeps its built name",
+        "BUILD_EXCLUSIVE_KERNEL" => "kmodfarm renders this regex from [kernels] min/max",
+        _ if crate::dkms_conf::KNOWN_DIRECTIVES.contains(&name) => "kmodfarm does not carry it",
+        _ => "DKMS does not read it either (not a DKMS directive)",
+    }
+}
+
+/// Converts dkms.conf `text` (file `file`, in source tree `source_dir`
+/// relative to where the manifest will live) into a manifest. A file that
+/// computes its values in shell is evaluated with `shell`, as DKMS does.
 pub fn from_dkms_conf(
     file: &str,
     text: &str,
     source_dir: &str,
     defaults: &ImportDefaults,
     manifest_path: &Path,
+    shell: Option<Shell>,
 ) -> Result<Imported, ImportError> {
-    let conf = DkmsConf::parse(text).map_err(|e| ImportError::Conf {
-        file: file.into(),
-        line: e.line,
-        message: e.message,
-    })?;
     let mut notes = Vec::new();
+    let conf_error = |line: usize, message: String| ImportError::Conf {
+        file: file.into(),
+        line,
+        message,
+    };
+    let computed = match DkmsConf::parse(text) {
+        Ok(mut conf) => match conf.computed_in_shell() {
+            None => {
+                conf.expand_own_variables();
+                Ok(conf)
+            }
+            Some(at) => Err(at),
+        },
+        Err(e) if e.shell => Err((e.line, e.text)),
+        Err(e) => return Err(conf_error(e.line, format!("`{}`: {}", e.text, e.message))),
+    };
+    let conf = match computed {
+        Ok(conf) => conf,
+        Err((line, code)) => {
+            let fail = |why: String| ImportError::Shell {
+                file: file.into(),
+                line,
+                text: code.clone(),
+                why,
+            };
+            let shell = shell.ok_or_else(|| fail("no sandbox to run bash in".into()))?;
+            let output = shell(text).map_err(&fail)?;
+            let evaluation = eval::read_evaluation(&output).map_err(&fail)?;
+            notes.push(format!("line {line}: dkms.conf computes values in shell (`{code}`): read as DKMS reads it, by bash (in a sandbox without network), with DKMS's variables ($kernelver…) kept as variables"));
+            if !evaluation.kernel_dependent.is_empty() {
+                let [old, new] = eval::PROBE_KERNELS;
+                notes.push(format!("{} depend(s) on $kernelver (the values for {old} and {new} differ): imported as bash gives them with $kernelver left a variable; a kernel that needs other values needs them in the manifest by hand (per-kernel evaluation is not done yet)", evaluation.kernel_dependent.join(", ")));
+            }
+            DkmsConf::from_evaluation(text, &evaluation.values)
+                .map_err(|why| conf_error(line, why))?
+        }
+    };
+
+    let at = |name: &'static str| conf.line_of(name).map(|l| (l, name));
+    let at_index = |name: &str, i: usize| {
+        conf.assignments
+            .iter()
+            .rev()
+            .find(|a| a.name == name && a.index.unwrap_or(0) == i)
+            .map(|a| a.line)
+    };
     let required = |name: &str| {
-        conf.scalar(name).map(str::to_string).ok_or_else(|| {
-            ImportError::Missing(
-                format!("{name} is not set; DKMS needs it too"),
-                file.to_string(),
-            )
-        })
+        conf.scalar(name)
+            .map(str::to_string)
+            .ok_or_else(|| ImportError::Missing {
+                file: file.to_string(),
+                message: format!("{name} is not set; DKMS needs it too"),
+            })
     };
     let raw_name = required("PACKAGE_NAME")?;
     let version = required("PACKAGE_VERSION")?;
     let mut name = raw_name.to_ascii_lowercase().replace('_', "-");
-    if !valid_package_name(&name) {
+    if !valid_package_name(&name) && valid_package_name(&format!("{name}-module")) {
         name = format!("{name}-module");
     }
     if name != raw_name {
-        notes.push(format!("PACKAGE_NAME '{raw_name}' became package name '{name}' (Debian package names are lowercase, without '_')"));
+        notes.push(format!("line {}: PACKAGE_NAME '{raw_name}' became package name '{name}' (Debian package names are lowercase, without '_')", at("PACKAGE_NAME").map_or(1, |a| a.0)));
     }
 
     let names = conf.array("BUILT_MODULE_NAME");
     if names.is_empty() {
-        return Err(ImportError::Missing(
-            "BUILT_MODULE_NAME[0] is not set: name the module(s) the tree builds".into(),
-            file.into(),
-        ));
+        return Err(ImportError::Missing {
+            file: file.into(),
+            message: "BUILT_MODULE_NAME[0] is not set: name the module(s) the tree builds".into(),
+        });
     }
     let locations = conf.array("BUILT_MODULE_LOCATION");
     let dests = conf.array("DEST_MODULE_LOCATION");
-    let dest_names = conf.array("DEST_MODULE_NAME");
-    let mut modules = String::new();
+    let mut toml = Toml { lines: Vec::new() };
+    toml.line(format!("# Imported by `kmodfarm init --from` from {file}."));
+    toml.line("");
+    toml.line("[package]");
+    toml.key("name", &name, at("PACKAGE_NAME"));
+    toml.key("version", &version, at("PACKAGE_VERSION"));
+    toml.key("license", &defaults.license, None);
+    let (summary, description) = texts(&name);
+    toml.key("summary", &summary, None);
+    toml.key("description", &description, None);
+    toml.key("maintainer", &defaults.maintainer, None);
+    toml.line("");
+    toml.line("[source]");
+    toml.key("dir", source_dir, None);
     for (i, module) in &names {
-        modules.push_str(&format!("\n[[module]]\nname = {}\n", toml_str(module)));
+        let from = at_index("BUILT_MODULE_NAME", *i).map(|l| (l, "BUILT_MODULE_NAME"));
+        toml.line("");
+        toml.line("[[module]]");
+        toml.key("name", module, from);
         if let Some(loc) = locations.get(i) {
             let loc = loc.trim_end_matches('/');
             if !loc.is_empty() && loc != "." {
-                modules.push_str(&format!("location = {}\n", toml_str(loc)));
+                let from =
+                    at_index("BUILT_MODULE_LOCATION", *i).map(|l| (l, "BUILT_MODULE_LOCATION"));
+                toml.key("location", loc, from);
             }
         }
         match dests.get(i) {
-            Some(dest) => modules.push_str(&format!(
-                "dest = {}\n",
-                toml_str(dest.trim_end_matches('/'))
-            )),
+            Some(dest) => {
+                let from =
+                    at_index("DEST_MODULE_LOCATION", *i).map(|l| (l, "DEST_MODULE_LOCATION"));
+                toml.key("dest", dest.trim_end_matches('/'), from)
+            }
             None => notes.push(format!(
                 "DEST_MODULE_LOCATION[{i}] is not set; {module} installs to /updates/dkms"
             )),
         }
-        if let Some(dest_name) = dest_names.get(i).filter(|d| *d != module) {
-            notes.push(format!("DEST_MODULE_NAME[{i}]='{dest_name}' (a rename on install) is not supported; the module keeps its built name {module}"));
-        }
     }
 
-    let mut build = String::new();
-    if let Some(make) = conf.array("MAKE").get(&0) {
-        build.push_str(&format!("command = {}\n", toml_str(make)));
+    let mut commands = Vec::new();
+    let mut carry = |line: usize, directive: String, command: &str| {
+        commands.push(Carried {
+            line,
+            directive,
+            command: command.to_string(),
+            risks: shell_risk::risks(command),
+        })
+    };
+    let mut build = Toml { lines: Vec::new() };
+    let make = conf.array("MAKE");
+    let mut carried_make = false;
+    if let Some(command) = make.get(&0) {
+        let line = at_index("MAKE", 0).unwrap_or(1);
+        build.key("command", command, Some((line, "MAKE[0]")));
+        carry(line, "MAKE[0]".into(), command);
+        carried_make = true;
     }
     for (directive, key) in [
         ("PRE_BUILD", "pre_build"),
@@ -112,83 +287,203 @@ pub fn from_dkms_conf(
         ("POST_INSTALL", "post_install"),
     ] {
         if let Some(v) = conf.scalar(directive) {
-            build.push_str(&format!("{key} = {}\n", toml_str(v)));
+            let from = at(directive);
+            build.key(key, v, from);
+            carry(from.map_or(1, |f| f.0), directive.into(), v);
+        }
+    }
+    let mut needs_commands: Vec<(String, &str)> = Vec::new();
+    for directive in ["MAKE", "PRE_BUILD"] {
+        if let Some(v) = conf.scalar(directive) {
+            needs_commands.push((format!("{file}:{}", at(directive).map_or(1, |a| a.0)), v));
+        }
+    }
+    let mut tree_files: Vec<&TreeFile> = defaults.tree.iter().collect();
+    // The PRE_BUILD script first: it is what runs for each kernel.
+    if let Some(script) = conf
+        .scalar("PRE_BUILD")
+        .and_then(|s| s.split_whitespace().next())
+    {
+        let script = script.trim_start_matches("./");
+        tree_files.sort_by_key(|f| f.path != Path::new(script));
+    }
+    let needs = tree::needs(
+        &tree_files.into_iter().map(clone_file).collect::<Vec<_>>(),
+        &needs_commands,
+    );
+    if !needs.is_empty() {
+        let list: Vec<String> = needs
+            .iter()
+            .map(|n| toml_str(&n.value.to_string()))
+            .collect();
+        build.line(format!("needs = [{}]", list.join(", ")));
+        for n in &needs {
+            let what = match n.value {
+                KernelInput::SystemMap => "the kernel's System.map",
+                KernelInput::Config => "the kernel's own .config",
+            };
+            notes.push(format!(
+                "needs = [\"{}\"]: the build reads {what} ({})",
+                n.value, n.from
+            ));
         }
     }
 
-    let mut kernels = String::new();
+    let mut kernels = Toml { lines: Vec::new() };
     if let Some(min) = conf.scalar("BUILD_EXCLUSIVE_KERNEL_MIN") {
-        kernels.push_str(&format!("min = {}\n", toml_str(min)));
+        kernels.key("min", min, at("BUILD_EXCLUSIVE_KERNEL_MIN"));
     }
     if let Some(max) = conf.scalar("BUILD_EXCLUSIVE_KERNEL_MAX") {
         // kmodfarm writes max 6.8 as 6.8.999999 for sort -V; read it back.
         let max = max.trim_end_matches(".999999").trim_end_matches("-999999");
-        kernels.push_str(&format!("max = {}\n", toml_str(max)));
-    }
-    if let Some(re) = conf.scalar("BUILD_EXCLUSIVE_KERNEL") {
-        if kernels.is_empty() {
-            notes.push(format!("BUILD_EXCLUSIVE_KERNEL=\"{re}\" was not imported: write the range as [kernels] min/max and kmodfarm renders the regex"));
-        }
-    }
-    if let Some(arch) = conf.scalar("BUILD_EXCLUSIVE_ARCH") {
-        notes.push(format!("BUILD_EXCLUSIVE_ARCH=\"{arch}\" was not imported: kmodfarm builds for the distros' architecture"));
+        kernels.key("max", max, at("BUILD_EXCLUSIVE_KERNEL_MAX"));
     }
     if conf
         .scalar("AUTOINSTALL")
         .is_some_and(|v| !v.eq_ignore_ascii_case("yes"))
     {
-        notes.push("AUTOINSTALL was not 'yes': kmodfarm always sets it, so kernel upgrades rebuild the module".into());
+        notes.push(format!("line {}: AUTOINSTALL was not 'yes': kmodfarm always sets it, so kernel upgrades rebuild the module", at("AUTOINSTALL").map_or(1, |a| a.0)));
     }
-    let mut boot = String::new();
+    let mut boot = Toml { lines: Vec::new() };
     if conf
         .scalar("REMAKE_INITRD")
         .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
     {
         let all: Vec<String> = names.values().map(|n| toml_str(n)).collect();
-        boot.push_str(&format!("initramfs = [{}]\n", all.join(", ")));
-        notes.push("REMAKE_INITRD=yes became [boot] initramfs (DKMS 3 ignores REMAKE_INITRD; the package scripts update the initramfs)".into());
+        boot.lines.push((
+            format!("initramfs = [{}]", all.join(", ")),
+            at("REMAKE_INITRD").map(|(l, d)| (l, d.to_string())),
+        ));
+        notes.push(format!("line {}: REMAKE_INITRD=yes became [boot] initramfs (DKMS 3 ignores REMAKE_INITRD; the package scripts update the initramfs)", at("REMAKE_INITRD").map_or(1, |a| a.0)));
     }
-    for dropped in [
-        "CLEAN",
-        "MODULES_CONF",
-        "MODULES_CONF_ALIAS_TYPE",
-        "MODULES_CONF_OBSOLETES",
-        "MODULES_CONF_OBSOLETE_ONLY",
-        "PATCH",
-        "OBSOLETE_BY",
-    ] {
-        if let Some(line) = conf.line_of(dropped) {
-            notes.push(format!("line {line}: {dropped} was dropped (deprecated in DKMS 3 or not supported by kmodfarm)"));
-        }
+    // Every assignment not carried, named with its line: the last value of
+    // each directive and index (the one DKMS uses).
+    let mut last: BTreeMap<(&str, Option<usize>), &crate::dkms_conf::Assignment> = BTreeMap::new();
+    for a in &conf.assignments {
+        last.insert((&a.name, a.index), a);
+    }
+    let mut dropped: Vec<_> = last
+        .values()
+        .filter(|a| !CARRIED.contains(&a.name.as_str()))
+        .filter(|a| !(a.name == "MAKE" && a.index.unwrap_or(0) == 0 && carried_make))
+        .filter(|a| {
+            // Same name as the module: nothing is renamed.
+            !(a.name == "DEST_MODULE_NAME"
+                && names.get(&a.index.unwrap_or(0)) == Some(&a.value.as_str()))
+        })
+        .collect();
+    dropped.sort_by_key(|a| (a.line, a.index));
+    for a in dropped {
+        let shown = match a.index {
+            Some(i) => format!("{}[{i}]", a.name),
+            None => a.name.clone(),
+        };
+        notes.push(format!(
+            "line {}: {shown}={} was dropped: {}",
+            a.line,
+            crate::dkms_conf::quote(&a.value),
+            dropped_because(&a.name)
+        ));
     }
     for (line, text) in &conf.other_lines {
         notes.push(format!("line {line}: shell code '{text}' was not imported"));
     }
 
-    let mut toml = format!(
-        "# Imported by `kmodfarm init --from` from {file}.\n\n[package]\nname = {}\nversion = {}\nlicense = {}\nsummary = {}\ndescription = {}\nmaintainer = {}\n\n[source]\ndir = {}\n{modules}",
-        toml_str(&name),
-        toml_str(&version),
-        toml_str(&defaults.license),
-        toml_str(&format!("{name} kernel module")),
-        toml_str(&format!("The {name} out-of-tree Linux kernel module, built by DKMS or installed prebuilt.")),
-        toml_str(&defaults.maintainer),
-        toml_str(source_dir),
-    );
     for (table, body) in [("build", build), ("kernels", kernels), ("boot", boot)] {
-        if !body.is_empty() {
-            toml.push_str(&format!("\n[{table}]\n{body}"));
+        if !body.lines.is_empty() {
+            toml.line("");
+            toml.line(format!("[{table}]"));
+            toml.lines.extend(body.lines);
         }
     }
-    let manifest = Manifest::parse(manifest_path, &toml)?;
+    let text_out = toml.text();
+    let manifest = Manifest::parse(manifest_path, &text_out).map_err(|e| match e {
+        ManifestError::Invalid { pos, message } => match toml.lines.get(pos.line - 1) {
+            Some((_, Some((line, directive)))) => {
+                conf_error(*line, format!("{directive}: {message}"))
+            }
+            Some((toml_line, None)) => ImportError::Generated {
+                file: file.into(),
+                message,
+                toml_line: toml_line.clone(),
+            },
+            None => ImportError::Generated {
+                file: file.into(),
+                message,
+                toml_line: String::new(),
+            },
+        },
+        other => other.into(),
+    })?;
     Ok(Imported {
         manifest,
-        toml,
+        toml: text_out,
         notes,
+        commands,
     })
 }
 
-/// A TOML basic string.
+fn clone_file(f: &TreeFile) -> TreeFile {
+    TreeFile {
+        path: f.path.clone(),
+        text: f.text.clone(),
+    }
+}
+
+/// Longest summary rpmlint accepts (`summary-too-long`).
+pub const MAX_SUMMARY: usize = 80;
+/// Longest description line lintian and rpmlint accept
+/// (`description-line-too-long` beyond 79 and 80).
+pub const MAX_DESCRIPTION_LINE: usize = 79;
+
+/// The generated summary and description for package `name`: the summary
+/// one line without a final period, the description wrapped to lines
+/// lintian and rpmlint accept.
+pub fn texts(name: &str) -> (String, String) {
+    let summary = format!("{name} kernel module");
+    let summary = if summary.len() <= MAX_SUMMARY {
+        summary
+    } else {
+        "Out-of-tree Linux kernel module".to_string()
+    };
+    let description = wrap(
+        &format!(
+            "The {name} out-of-tree Linux kernel module, built by DKMS or installed prebuilt."
+        ),
+        MAX_DESCRIPTION_LINE,
+    );
+    (summary, description)
+}
+
+/// Words of `text` in lines of at most `width` (a longer word alone).
+pub fn wrap(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.len() + 1 + word.len() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines.join("\n")
+}
+
+/// A TOML basic string on one line (a newline as `\n`), so each line of
+/// the manifest text keeps its dkms.conf origin.
 fn toml_str(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
+    let mut out = String::from('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

@@ -8,6 +8,7 @@
 //! - [`dkms_conf`]: reading an existing `dkms.conf` (import and lint).
 //! - [`error_text`]: an error and its causes as one line.
 //! - [`host`]: the settings and paths a customer host keeps for one module.
+//! - [`shell_risk`]: commands that reach the network or write outside the build.
 //! - [`record`]: build records, the matrix, and the repository index that
 //!   the publish stage writes and the installer queries.
 
@@ -20,8 +21,10 @@ pub mod kernel;
 pub mod manifest;
 mod numrange;
 pub mod record;
+pub mod shell_risk;
 mod source_pos;
 pub mod text;
+pub mod tree;
 
 pub use distro::{Distro, DistroSet, PackageFamily};
 pub use kernel::{KernelRange, KernelRelease, VersionBound};

@@ -15,6 +15,10 @@ use crate::SourcePos;
 
 pub const FILE_NAME: &str = "kmodfarm.toml";
 
+/// The maintainer `init` writes when it finds none: valid, so the manifest
+/// loads, and flagged by lint until replaced.
+pub const PLACEHOLDER_MAINTAINER: &str = "Unknown Maintainer <maintainer@example.invalid>";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read {}", path.display())]
@@ -306,6 +310,42 @@ fn inside_tree(s: &str) -> bool {
     !s.is_empty() && !s.starts_with('/') && !s.split('/').any(|c| c == "..")
 }
 
+/// The toml parser's message, said for people: a table header given twice
+/// comes out as "invalid table header / duplicate key `package` in
+/// document root"; say which table, and where it first was.
+fn toml_message(message: &str, text: &str, line: usize) -> String {
+    let Some(rest) = message.strip_prefix("invalid table header\n") else {
+        return message.to_string();
+    };
+    let key = |s: &str| s.split('`').nth(1).map(str::to_string);
+    let table = match rest.strip_prefix("duplicate key ") {
+        Some(d) if d.ends_with("in document root") => key(d),
+        Some(d) => match (key(d), d.split('`').nth(3)) {
+            (Some(k), Some(parent)) => Some(format!("{parent}.{k}")),
+            _ => None,
+        },
+        None => None,
+    };
+    let Some(table) = table else {
+        return message.replace('\n', ": ");
+    };
+    let header = |l: &str| {
+        let l = l.trim();
+        l == format!("[{table}]") || l == format!("[[{table}]]")
+    };
+    let first = text
+        .lines()
+        .enumerate()
+        .find(|(i, l)| i + 1 != line && header(l))
+        .map(|(i, _)| i + 1);
+    match first {
+        Some(first) if first < line => format!(
+            "duplicate table [{table}] (the first is on line {first}): write its keys under one [{table}]"
+        ),
+        _ => format!("duplicate table [{table}]: write its keys under one [{table}]"),
+    }
+}
+
 impl Manifest {
     /// Reads `path` (a kmodfarm.toml).
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
@@ -322,10 +362,9 @@ impl Manifest {
         let c = Checker { path, text };
         let raw: RawManifest = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
-            ManifestError::Invalid {
-                pos: SourcePos::at_offset(path, text, offset),
-                message: e.message().trim_end().to_string(),
-            }
+            let pos = SourcePos::at_offset(path, text, offset);
+            let message = toml_message(e.message().trim_end(), text, pos.line);
+            ManifestError::Invalid { pos, message }
         })?;
 
         let p = &raw.package;

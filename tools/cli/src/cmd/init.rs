@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use kmodfarm_model::import::{self, ImportDefaults};
-use kmodfarm_model::Manifest;
+use kmodfarm_model::dkms_conf::eval;
+use kmodfarm_model::import::{self, Carried, ImportDefaults};
+use kmodfarm_model::manifest::PLACEHOLDER_MAINTAINER;
+use kmodfarm_model::{tree, Manifest};
 
 use super::{Context, Result};
 
@@ -36,28 +38,50 @@ pub fn run(_ctx: &Context, args: Args) -> Result {
         )
         .into());
     }
-    let defaults = ImportDefaults {
-        maintainer: maintainer(),
-        license: "GPL-2.0-only".into(),
-    };
-    let (text, notes) = match &args.from {
+    let (text, notes, commands) = match &args.from {
         Some(dir) => {
             let conf_path = dir.join("dkms.conf");
             let conf = std::fs::read_to_string(&conf_path)
                 .map_err(|e| format!("cannot read {}: {e}", conf_path.display()))?;
             let source_dir = relative_source_dir(&out, dir)?;
-            let defaults = ImportDefaults {
-                license: license_from_sources(dir).unwrap_or(defaults.license),
-                ..defaults
+            let mut notes = Vec::new();
+            let files = tree::read_sources(dir);
+            let license = match tree::license(&files) {
+                Some(found) => {
+                    notes.push(format!("license {}: from {}", found.value, found.from));
+                    found.value
+                }
+                None => {
+                    notes.push(format!("license: no MODULE_LICENSE or SPDX line in {}; set to {DEFAULT_LICENSE}, check it", dir.display()));
+                    DEFAULT_LICENSE.into()
+                }
             };
+            let maintainer = match tree_maintainer(dir) {
+                Some(found) => {
+                    notes.push(format!("maintainer {}: from {}", found.value, found.from));
+                    found.value
+                }
+                None => {
+                    notes.push(format!("maintainer: none found in the tree (debian/control, a .spec, git log); set to the placeholder {PLACEHOLDER_MAINTAINER}, which lint flags: write yours"));
+                    PLACEHOLDER_MAINTAINER.into()
+                }
+            };
+            let defaults = ImportDefaults {
+                maintainer,
+                license,
+                tree: files,
+            };
+            let shell = |text: &str| bash_in_sandbox(dir, text);
             let imported = import::from_dkms_conf(
                 &conf_path.display().to_string(),
                 &conf,
                 &source_dir,
                 &defaults,
                 &out,
+                Some(&shell),
             )?;
-            (imported.toml, imported.notes)
+            notes.extend(imported.notes);
+            (imported.toml, notes, imported.commands)
         }
         None => {
             let dir = out
@@ -73,12 +97,18 @@ pub fn run(_ctx: &Context, args: Args) -> Result {
                     n.to_string_lossy().to_ascii_lowercase().replace('_', "-")
                 })
             });
+            let defaults = ImportDefaults {
+                maintainer: maintainer(),
+                license: DEFAULT_LICENSE.into(),
+                tree: Vec::new(),
+            };
             (
                 scaffold(&name, &defaults),
                 vec![
                     "edit summary, description and maintainer, then run `kmodfarm lint`"
                         .to_string(),
                 ],
+                Vec::new(),
             )
         }
     };
@@ -89,7 +119,132 @@ pub fn run(_ctx: &Context, args: Args) -> Result {
     for note in notes {
         eprintln!("note: {note}");
     }
+    print_commands(&args, &commands);
     Ok(())
+}
+
+const DEFAULT_LICENSE: &str = "GPL-2.0-only";
+
+/// The summary of every shell command carried over: DKMS runs them as
+/// root on every host that installs the package, so the user reads them.
+fn print_commands(args: &Args, commands: &[Carried]) {
+    let Some(dir) = &args.from else {
+        return;
+    };
+    if commands.is_empty() {
+        eprintln!(
+            "commands carried over from {}: none (kbuild's default build)",
+            dir.join("dkms.conf").display()
+        );
+        return;
+    }
+    eprintln!(
+        "commands carried over from {} (DKMS runs them as root on every host that installs the package; read them):",
+        dir.join("dkms.conf").display()
+    );
+    for c in commands {
+        eprintln!("  line {}: {}: {}", c.line, c.directive, c.command);
+        for risk in &c.risks {
+            eprintln!("    warning: it {risk}");
+        }
+    }
+}
+
+/// The maintainer the tree names: its packaging, else the git log's
+/// latest author of the tree.
+fn tree_maintainer(dir: &Path) -> Option<tree::Found<String>> {
+    if let Some(found) = tree::maintainer(dir) {
+        return Some(found);
+    }
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%an <%ae>", "--", "."])
+        .current_dir(dir)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let author = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (author.contains('<') && author.ends_with('>') && !author.contains("<>")).then(|| tree::Found {
+        value: author,
+        from: format!("the git log of {}", dir.display()),
+    })
+}
+
+/// Seconds bash may take to read a dkms.conf.
+const EVAL_TIMEOUT: &str = "20";
+
+/// Runs `eval::eval_script` over dkms.conf `text` with bash, in a bwrap
+/// sandbox: no network, the host's /usr (and /bin, /lib…) read-only, no
+/// /etc or /home, the tree read-only, a private /tmp, a timeout. A
+/// dkms.conf's code never runs outside it.
+fn bash_in_sandbox(tree: &Path, text: &str) -> std::result::Result<Vec<u8>, String> {
+    use kmodfarm_builder::runtime::bwrap::{BwrapCommand, RootFs};
+    use kmodfarm_builder::runtime::Bind;
+    if !kmodfarm_builder::process::on_path("bwrap") {
+        return Err("bwrap is not installed (install bubblewrap)".into());
+    }
+    let scratch =
+        tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let root = scratch.path().join("root");
+    let mut binds = Vec::new();
+    for d in [
+        "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "tmp", "dev", "proc",
+    ] {
+        let host = Path::new("/").join(d);
+        let inside = root.join(d);
+        let made = match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&host)
+                .and_then(|target| std::os::unix::fs::symlink(target, &inside)),
+            Ok(_) => std::fs::create_dir_all(&inside).map(|()| {
+                if !["tmp", "dev", "proc"].contains(&d) {
+                    binds.push(Bind {
+                        host: host.clone(),
+                        guest: format!("/{d}"),
+                        writable: false,
+                    });
+                }
+            }),
+            Err(_) => Ok(()),
+        };
+        made.map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
+    }
+    let conf = scratch.path().join("dkms.conf");
+    std::fs::write(&conf, text).map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+    let tree = tree
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", tree.display()))?;
+    binds.push(Bind {
+        host: conf,
+        guest: "/tmp/kmodfarm/dkms.conf".into(),
+        writable: false,
+    });
+    binds.push(Bind {
+        host: tree,
+        guest: "/tmp/kmodfarm/src".into(),
+        writable: false,
+    });
+    let sandbox = BwrapCommand {
+        root: RootFs::ReadOnly(&root),
+        binds,
+        network: false,
+        home: "/tmp",
+        env: Vec::new(),
+    };
+    let script = eval::eval_script("/tmp/kmodfarm/dkms.conf", "/tmp/kmodfarm/src");
+    let inner = sandbox.command(&["bash", "--noprofile", "--norc", "-c", &script]);
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["--kill-after=2", EVAL_TIMEOUT])
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .stdin(std::process::Stdio::null());
+    let out = cmd.output().map_err(|e| format!("cannot run bwrap: {e}"))?;
+    if out.status.code() == Some(124) || out.status.code() == Some(137) {
+        return Err(format!("bash did not finish within {EVAL_TIMEOUT} s"));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if eval::read_evaluation(&out.stdout).is_err() {
+        return Err(format!("bash said: {}", stderr.trim()));
+    }
+    Ok(out.stdout)
 }
 
 fn scaffold(name: &str, d: &ImportDefaults) -> String {
@@ -168,35 +323,14 @@ fn maintainer() -> String {
     };
     let name = env("DEBFULLNAME")
         .or_else(|| git("user.name"))
-        .unwrap_or_else(|| "Unknown Maintainer".into());
+        .unwrap_or_default();
     let email = env("DEBEMAIL")
         .or_else(|| git("user.email"))
-        .unwrap_or_else(|| "maintainer@example.invalid".into());
-    format!("{name} <{email}>")
-}
-
-/// The SPDX id matching the sources' MODULE_LICENSE, when there is one.
-fn license_from_sources(dir: &Path) -> Option<String> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        if entry.path().extension().is_some_and(|e| e == "c") {
-            let text = std::fs::read_to_string(entry.path()).ok()?;
-            if let Some(pos) = text.find("MODULE_LICENSE(\"") {
-                let rest = &text[pos + 16..];
-                let tag = &rest[..rest.find('"')?];
-                return Some(
-                    match tag {
-                        "GPL" => "GPL-2.0-or-later",
-                        "GPL v2" => "GPL-2.0-only",
-                        "Dual BSD/GPL" => "GPL-2.0-only OR BSD-3-Clause",
-                        "Dual MIT/GPL" => "GPL-2.0-only OR MIT",
-                        _ => return None,
-                    }
-                    .into(),
-                );
-            }
-        }
+        .unwrap_or_default();
+    if name.is_empty() || email.is_empty() {
+        return PLACEHOLDER_MAINTAINER.into();
     }
-    None
+    format!("{name} <{email}>")
 }
 
 /// Writes `path` through a temporary file in the same directory, so a
