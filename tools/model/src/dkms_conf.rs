@@ -112,6 +112,7 @@ pub struct DkmsConfError {
 impl DkmsConf {
     pub fn parse(text: &str) -> Result<Self, DkmsConfError> {
         let mut conf = DkmsConf::default();
+        let mut first_shell: Option<DkmsConfError> = None;
         let lines: Vec<&str> = text.lines().collect();
         let mut i = 0;
         while i < lines.len() {
@@ -156,11 +157,18 @@ impl DkmsConf {
                         false,
                     ));
                 }
-                Some(Err(message)) => return Err(error(message.text, message.shell)),
+                // Bash reads it: read on, for a line bash cannot read.
+                Some(Err(message)) if message.shell => {
+                    first_shell.get_or_insert(error(message.text, true));
+                }
+                Some(Err(message)) => return Err(error(message.text, false)),
                 None => conf.other_lines.push((start, trimmed.to_string())),
             }
         }
-        Ok(conf)
+        match first_shell {
+            Some(e) => Err(e),
+            None => Ok(conf),
+        }
     }
 
     /// The last value given to a scalar directive.
@@ -291,6 +299,7 @@ pub mod eval {
     pub const PROBE_KERNELS: [&str; 2] = ["5.4.0-1-generic", "6.12.9-amd64"];
 
     const RUN: &str = "\u{1}run";
+    const SYNTAX: &str = "\u{1}syntax";
 
     /// A bash script that sources `conf` (from directory `tree`) three
     /// times: with DKMS's variables set to their own names (`$kernelver`
@@ -336,6 +345,10 @@ kmodfarm_run() {{
         kmodfarm_dump
     )
 }}
+if ! kmodfarm_syntax=$(bash -n {conf} 2>&1); then
+    printf '\001syntax\0%s\0' "$kmodfarm_syntax"
+    exit 0
+fi
 {runs}"#,
             tree = quote_sh(tree),
             conf = quote_sh(conf),
@@ -363,6 +376,12 @@ kmodfarm_run() {{
         let mut fields = text.split('\0');
         let mut runs: Vec<(String, Values)> = Vec::new();
         while let Some(field) = fields.next() {
+            if field == SYNTAX {
+                return Err(format!(
+                    "bash cannot read it: {}",
+                    fields.next().unwrap_or("").trim()
+                ));
+            }
             if field == RUN {
                 let label = fields.next().ok_or("truncated output")?;
                 runs.push((label.to_string(), Values::new()));

@@ -137,6 +137,32 @@ impl Risk {
     }
 }
 
+/// One sentence for all of a command's risks, grouped by kind, with what
+/// to do: "it reaches the network (curl, https://…); DKMS runs it …".
+/// None when there are none.
+pub fn describe(risks: &[Risk]) -> Option<String> {
+    let mut kinds: Vec<Reach> = risks.iter().map(|r| r.reach).collect();
+    kinds.sort();
+    kinds.dedup();
+    let parts: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            let what: Vec<&str> = risks
+                .iter()
+                .filter(|r| r.reach == *k)
+                .map(|r| r.what.as_str())
+                .collect();
+            let verb = Risk {
+                reach: *k,
+                what: what.join(", "),
+            };
+            verb.to_string()
+        })
+        .collect();
+    let first = risks.iter().find(|r| Some(&r.reach) == kinds.first())?;
+    Some(format!("it {}; {}", parts.join(" and "), first.advice()))
+}
+
 /// What `command` (shell text) does beyond its build, each once, in order.
 pub fn risks(command: &str) -> Vec<Risk> {
     let mut out: Vec<Risk> = Vec::new();

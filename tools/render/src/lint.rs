@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use kmodfarm_model::dkms_conf::{self, Assignment, DkmsConf};
+use kmodfarm_model::shell_risk;
 use kmodfarm_model::{KernelRange, KernelRelease, Manifest, VersionBound};
 use regex::Regex;
 
@@ -110,7 +111,7 @@ pub fn lint(manifest: &Manifest, opts: &RenderOptions) -> Vec<Finding> {
                     Ok(files) => {
                         let conf = files.iter().find(|r| r.name == "dkms.conf");
                         if let Some(conf) = conf {
-                            f.0.extend(lint_dkms_conf(
+                            f.0.extend(lint_dkms_conf_only(
                                 Path::new("dkms.conf"),
                                 &conf.contents,
                                 Some(&manifest.kernels),
@@ -127,6 +128,7 @@ pub fn lint(manifest: &Manifest, opts: &RenderOptions) -> Vec<Finding> {
 /// The source tree holds what the manifest names.
 fn lint_source_tree(manifest: &Manifest, f: &mut Findings) {
     let text = std::fs::read_to_string(&manifest.path).unwrap_or_default();
+    lint_package(manifest, &text, f);
     let at = |key: &str| format!("{}:{}", manifest.path.display(), key_line(&text, key));
     let tree = manifest.source_path();
     if !tree.is_dir() {
@@ -154,25 +156,43 @@ fn lint_source_tree(manifest: &Manifest, f: &mut Findings) {
         ("post_install", &manifest.build.post_install),
     ];
     for (key, script) in scripts {
-        let Some(first) = script.as_deref().and_then(|s| s.split_whitespace().next()) else {
+        let Some(value) = script.as_deref() else {
+            continue;
+        };
+        let Some(first) = value.split_whitespace().next() else {
             continue;
         };
         let path = tree.join(first);
+        // DKMS runs the value's first word as the script (it splits the
+        // value at blanks), so the whole value is shown, quoted.
+        let shown = format!("{key} = {}", dkms_conf::quote(value));
         match std::fs::metadata(&path) {
+            Err(_) if value.trim() != first && tree.join(value.trim()).is_file() => f.error(
+                at(key),
+                format!(
+                    "{shown}: DKMS runs the first word, {}, as the script (it splits the value at blanks), and that does not exist; a script path cannot contain blanks: rename the file",
+                    path.display()
+                ),
+            ),
             Err(_) => f.error(
                 at(key),
-                format!("{key} script {} does not exist", path.display()),
+                format!("{shown}: the script {} does not exist", path.display()),
             ),
             Ok(m) if m.permissions().mode() & 0o111 == 0 => f.warning(
                 at(key),
                 format!(
-                    "{key} script {} is not executable; DKMS skips such a script with only a warning",
+                    "{shown}: the script {} is not executable; DKMS skips such a script with only a warning",
                     path.display()
                 ),
             ),
-            Ok(_) => {}
+            Ok(_) => {
+                if let Ok(body) = std::fs::read_to_string(&path) {
+                    lint_script_body(&path, &body, f);
+                }
+            }
         }
     }
+    lint_commands(manifest, &at, f);
     for m in &manifest.modules {
         if m.location != "." && !tree.join(&m.location).is_dir() {
             f.warning(
@@ -194,6 +214,118 @@ fn lint_source_tree(manifest: &Manifest, f: &mut Findings) {
         f.warning(
             at("dir"),
             "the source tree has its own dkms.conf; the packages ship the rendered one instead",
+        );
+    }
+}
+
+/// The commands DKMS runs (build command and scripts as the manifest
+/// gives them): a warning for each that reaches the network, writes
+/// outside the build tree or switches user (rules: `shell_risk`).
+fn lint_commands(manifest: &Manifest, at: &dyn Fn(&str) -> String, f: &mut Findings) {
+    let b = &manifest.build;
+    for (key, value) in [
+        ("command", &b.command),
+        ("pre_build", &b.pre_build),
+        ("post_build", &b.post_build),
+        ("post_install", &b.post_install),
+    ] {
+        let Some(value) = value else { continue };
+        if let Some(why) = shell_risk::describe(&shell_risk::risks(value)) {
+            f.warning(
+                at(key),
+                format!("{key} = {}: {why}", dkms_conf::quote(value)),
+            );
+        }
+    }
+}
+
+/// A script DKMS runs: the same rules, line by line (comments skipped).
+fn lint_script_body(path: &Path, body: &str, f: &mut Findings) {
+    for (i, line) in body.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with('#') || code.is_empty() {
+            continue;
+        }
+        if let Some(why) = shell_risk::describe(&shell_risk::risks(code)) {
+            f.warning(
+                format!("{}:{}", path.display(), i + 1),
+                format!("`{}`: {why}", code.trim_end()),
+            );
+        }
+    }
+}
+
+/// The longest name a file kmodfarm writes may have (NAME_MAX).
+const NAME_MAX: usize = 255;
+/// The longest kernel release (the kernel's utsname field: 64 bytes).
+const KERNEL_RELEASE_MAX: usize = 64;
+
+/// The package's metadata: a name every file kmodfarm writes can carry,
+/// a real maintainer, a summary and description the package linters
+/// accept.
+fn lint_package(manifest: &Manifest, text: &str, f: &mut Findings) {
+    let p = &manifest.package;
+    let at = |key: &str| format!("{}:{}", manifest.path.display(), key_line(text, key));
+    // The longest file names derived from the name, with the longest kernel
+    // release and architecture: the prebuilt .deb and .rpm, the -dkms ones,
+    // the kernel-install hook, DKMS's /usr/src/<name>-<version>.
+    let kernel = "k".repeat(KERNEL_RELEASE_MAX);
+    let (n, v, r) = (&p.name, &p.version, p.release);
+    let names = [
+        format!("{n}-modules-{kernel}_{v}-{r}_ppc64el.deb"),
+        format!("kmod-{n}-{kernel}-{v}-{r}.ppc64le.rpm"),
+        format!("{n}-dkms_{v}-{r}_all.deb"),
+        format!("{n}-dkms-{v}-{r}.noarch.rpm"),
+        format!("40-{n}-dkms.install"),
+        format!("{n}-{v}"),
+    ];
+    let longest = names.iter().max_by_key(|s| s.len()).expect("a list");
+    if longest.len() > NAME_MAX {
+        let room = NAME_MAX - (longest.len() - n.len());
+        f.error(
+            at("name"),
+            format!(
+                "package name is {} characters: the longest file name kmodfarm makes from it (a prebuilt package for a {KERNEL_RELEASE_MAX}-character kernel release, {}…) would be {} bytes, over the {NAME_MAX}-byte limit of file names; use a name of at most {room} characters (with version {v})",
+                n.len(),
+                longest.replace(&kernel, "<kernel>").chars().take(40).collect::<String>(),
+                longest.len()
+            ),
+        );
+    }
+    if p.maintainer == kmodfarm_model::manifest::PLACEHOLDER_MAINTAINER
+        || p.maintainer.trim_end_matches('>').ends_with(".invalid")
+    {
+        f.warning(
+            at("maintainer"),
+            format!("maintainer is a placeholder ({}): write who answers for the package, 'Name <email>'", p.maintainer),
+        );
+    }
+    let max_summary = kmodfarm_model::import::MAX_SUMMARY;
+    if p.summary.chars().count() > max_summary {
+        f.warning(
+            at("summary"),
+            format!(
+                "summary is {} characters; rpmlint and lintian accept at most {max_summary}",
+                p.summary.chars().count()
+            ),
+        );
+    }
+    if p.summary.trim_end().ends_with('.') {
+        f.warning(
+            at("summary"),
+            "summary ends with a period; rpmlint and lintian flag it (summary-ended-with-dot)",
+        );
+    }
+    let max_line = kmodfarm_model::import::MAX_DESCRIPTION_LINE;
+    if let Some((i, line)) = p
+        .description
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.chars().count() > max_line)
+    {
+        f.warning(
+            at("description"),
+            format!("description line {} is {} characters; lintian and rpmlint accept at most {max_line} (description-line-too-long): break it with \\n", i + 1, line.chars().count()),
         );
     }
 }
@@ -268,6 +400,32 @@ struct BlockAt<'b> {
 /// Lints a dkms.conf. `range` is the manifest's; without it the range is
 /// read from BUILD_EXCLUSIVE_KERNEL_MIN/_MAX when the file has them.
 pub fn lint_dkms_conf(path: &Path, text: &str, range: Option<&KernelRange>) -> Vec<Finding> {
+    let mut findings = lint_dkms_conf_only(path, text, range);
+    if let Ok(conf) = DkmsConf::parse(text) {
+        let mut f = Findings(Vec::new());
+        for a in &conf.assignments {
+            let runs = a.name == "MAKE"
+                || a.name == "CLEAN"
+                || a.name.starts_with("PRE_")
+                || a.name.starts_with("POST_");
+            if !runs {
+                continue;
+            }
+            if let Some(why) = shell_risk::describe(&shell_risk::risks(&a.value)) {
+                f.warning(
+                    format!("{}:{}", path.display(), a.line),
+                    format!("{}={}: {why}", display_name(a), dkms_conf::quote(&a.value)),
+                );
+            }
+        }
+        findings.extend(f.0);
+    }
+    findings
+}
+
+/// [`lint_dkms_conf`] without the commands' shell rules (the manifest's
+/// lint applies those to the manifest's own lines).
+fn lint_dkms_conf_only(path: &Path, text: &str, range: Option<&KernelRange>) -> Vec<Finding> {
     let mut f = Findings(Vec::new());
     let at = |line: usize| format!("{}:{line}", path.display());
     let conf = match DkmsConf::parse(text) {

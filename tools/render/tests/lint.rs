@@ -188,8 +188,9 @@ fn source_tree_problems_name_the_manifest_line() {
         "{e:#?}"
     );
     assert!(
-        e[1].starts_with(&format!("{manifest_path}:24: error: pre_build script"))
-            && e[1].ends_with("src/scripts/configure does not exist"),
+        e[1].starts_with(&format!(
+            "{manifest_path}:24: error: pre_build = \"scripts/configure --with-symbols\": the script"
+        )) && e[1].ends_with("src/scripts/configure does not exist"),
         "{e:#?}"
     );
 }

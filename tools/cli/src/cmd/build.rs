@@ -160,10 +160,20 @@ fn matrix(args: &MatrixArgs, set: &kmodfarm_model::DistroSet) -> Result<Vec<Matr
         return Err("no kernels: give --kernel DISTRO:RELEASE, or --matrix FILE from `kmodfarm kernels --json`".into());
     }
     if entries.is_empty() {
-        return Err(
-            "no kernels to build: the --kernel/--matrix given select none of the --distro ones"
-                .into(),
-        );
+        let given = match (&args.matrix, args.kernels.is_empty()) {
+            (Some(path), true) => format!("--matrix {}", path.display()),
+            (Some(path), false) => format!("--kernel and --matrix {}", path.display()),
+            (None, _) => "--kernel".to_string(),
+        };
+        return Err(if args.distro_filter.is_empty() {
+            format!("no kernels to build: {given} lists none; give --kernel DISTRO:RELEASE, or a matrix from `kmodfarm kernels --json`")
+        } else {
+            format!(
+                "no kernels to build: the kernels of {given} are none of --distro {}",
+                args.distro_filter.join(", ")
+            )
+        }
+        .into());
     }
     Ok(entries)
 }

@@ -144,8 +144,8 @@ fn print_commands(args: &Args, commands: &[Carried]) {
     );
     for c in commands {
         eprintln!("  line {}: {}: {}", c.line, c.directive, c.command);
-        for risk in &c.risks {
-            eprintln!("    warning: it {risk}");
+        if let Some(why) = kmodfarm_model::shell_risk::describe(&c.risks) {
+            eprintln!("    warning: {why}");
         }
     }
 }
@@ -241,8 +241,11 @@ fn bash_in_sandbox(tree: &Path, text: &str) -> std::result::Result<Vec<u8>, Stri
         return Err(format!("bash did not finish within {EVAL_TIMEOUT} s"));
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    if eval::read_evaluation(&out.stdout).is_err() {
-        return Err(format!("bash said: {}", stderr.trim()));
+    if let Err(why) = eval::read_evaluation(&out.stdout) {
+        return Err(match stderr.trim() {
+            "" => why,
+            said => format!("{why}; bash said: {said}"),
+        });
     }
     Ok(out.stdout)
 }
