@@ -424,3 +424,36 @@ AUTOINSTALL="yes"
         &["blksnap/dkms.conf:14: `PACKAGE_NAME=\"unterminated`: unterminated double quote"],
     );
 }
+
+#[test]
+fn init_from_takes_the_maintainer_from_the_trees_git_log() {
+    let dir = dkms_tree(CONF);
+    let tree = dir.path().join("blksnap");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=Ann Author",
+                "-c",
+                "user.email=ann@vendor.example",
+            ])
+            .args(args)
+            .current_dir(&tree)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "import"]);
+    let out = kmodfarm(dir.path(), &["init", "--from", "blksnap"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let m = kmodfarm_model::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
+    assert_eq!(m.package.maintainer, "Ann Author <ann@vendor.example>");
+    assert!(
+        text(&out).contains("from the git log of blksnap"),
+        "{}",
+        text(&out)
+    );
+}
