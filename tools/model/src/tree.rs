@@ -266,14 +266,23 @@ mod tests {
     #[test]
     fn needs_come_from_readers_not_from_comments() {
         let files = [
-            file("Makefile", "# System.map is not needed here\nobj-m := a.o\n"),
+            file(
+                "Makefile",
+                "# System.map is not needed here\nobj-m := a.o\n",
+            ),
             file("gen.sh", "zcat /proc/config.gz > cfg\n"),
         ];
         let found = needs(&files, &[]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].value, KernelInput::Config);
         assert_eq!(found[0].from, "gen.sh:1");
-        let found = needs(&files, &[("dkms.conf:4".into(), "make SYMS=/boot/System.map-$kernelver")]);
+        let found = needs(
+            &files,
+            &[(
+                "dkms.conf:4".into(),
+                "make SYMS=/boot/System.map-$kernelver",
+            )],
+        );
         assert_eq!(found[0].value, KernelInput::SystemMap);
         assert_eq!(found[0].from, "dkms.conf:4");
     }
