@@ -230,7 +230,7 @@ fn a_missing_build_script_fails_naming_it() {
     let err = stderr(&out);
     // The same check and words as `kmodfarm lint`, with the manifest line.
     assert!(
-        err.contains("pre_build script")
+        err.contains("pre_build = \"configure\": the script")
             && err.contains("kmodfarm.toml:")
             && err.contains(&p.path().join("src/configure").display().to_string()),
         "{err}"
