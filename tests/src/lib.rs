@@ -20,6 +20,7 @@
 //!   sandboxes over them.
 //! - [`dkms_status`], [`assert_dkms_installed`], [`sandbox_modinfo`]: what
 //!   DKMS and kmod say inside a sandbox.
+//! - [`dnf`]: a throw-away dnf world with signature checks on.
 //! - [`stand_in_repo`]: a stand-in for `kmodfarm publish` (gpg-signed lookup
 //!   files, index, apt metadata) and a static HTTP server on 127.0.0.1.
 //! - [`fixtures`]: ready-made roots shared by several test files.
@@ -34,6 +35,7 @@ mod apt_index;
 mod bin;
 mod cache;
 mod dkms;
+pub mod dnf;
 mod error;
 mod example;
 pub mod fixtures;

@@ -22,6 +22,7 @@ use std::process::Command;
 
 use kmodfarm_publish::rpm_md::{repodata, RepodataOptions, RpmPackage};
 use kmodfarm_publish::sign::{Passphrase, SigningKey};
+use kmodfarm_tests::dnf::{said, Dnf, YumRepo};
 use rpm_md_support::*;
 use serve_support::*;
 
@@ -210,53 +211,24 @@ fn publish(dir: &Path, key: &Key, metadata: &str) -> PathBuf {
     root
 }
 
-/// A fresh dnf world: its installroot, repo definitions and cache.
-struct Dnf {
-    dir: tempfile::TempDir,
-}
-
-impl Dnf {
-    fn new(url: &str) -> Dnf {
-        let dir = tempfile::tempdir().unwrap();
-        let repos = dir.path().join("repos.d");
-        std::fs::create_dir_all(&repos).unwrap();
-        std::fs::create_dir_all(dir.path().join("root")).unwrap();
-        std::fs::write(
-            repos.join("kmodfarm.repo"),
-            format!(
-                "[kmodfarm]\nname=kmodfarm test repository\nbaseurl={url}{YUM_DIR}/\n\
-                 enabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={url}keys/kmfdemo.asc\n\
-                 metadata_expire=0\n\
-                 [stand-in-base]\nname=stand-in for the distro repository\nbaseurl={url}{BASE_DIR}/\n\
-                 enabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={url}keys/kmfdemo.asc\n\
-                 metadata_expire=0\n"
-            ),
-        )
-        .unwrap();
-        Dnf { dir }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        let d = self.dir.path();
-        Command::new("dnf")
-            .arg("-y")
-            .arg(format!("--installroot={}", d.join("root").display()))
-            .arg(format!("--setopt=reposdir={}", d.join("repos.d").display()))
-            .arg(format!("--setopt=cachedir={}", d.join("cache").display()))
-            .args(["--releasever=9", "--setopt=install_weak_deps=False"])
-            .arg("--setopt=skip_if_unavailable=False")
-            .args(args)
-            .output()
-            .expect("dnf runs")
-    }
+fn dnf(url: &str) -> Dnf {
+    let key = format!("{url}keys/kmfdemo.asc");
+    Dnf::new(&[
+        YumRepo {
+            id: "kmodfarm",
+            baseurl: &format!("{url}{YUM_DIR}/"),
+            gpgkey: &key,
+        },
+        YumRepo {
+            id: "stand-in-base",
+            baseurl: &format!("{url}{BASE_DIR}/"),
+            gpgkey: &key,
+        },
+    ])
 }
 
 fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    said(out)
 }
 
 #[test]
@@ -266,7 +238,7 @@ fn dnf_reads_the_signed_repository_and_downloads_packages() {
     let root = publish(tmp.path(), &key, "gzip");
     let served = Served::start(&root, &["--quiet"]);
 
-    let dnf = Dnf::new(&served.url);
+    let dnf = dnf(&served.url);
     let cache = dnf.run(&["makecache"]);
     assert!(cache.status.success(), "dnf makecache: {}", text(&cache));
 
@@ -346,7 +318,7 @@ fn dnf_reads_zstd_metadata() {
     let key = kmodfarm_key(tmp.path());
     let root = publish(tmp.path(), &key, "zstd");
     let served = Served::start(&root, &["--quiet"]);
-    let dnf = Dnf::new(&served.url);
+    let dnf = dnf(&served.url);
     let cache = dnf.run(&["makecache"]);
     assert!(
         cache.status.success(),
@@ -420,7 +392,7 @@ fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
 
     // primary.xml changed, repomd.xml left alone: the checksum catches it.
     tamper_primary(&yum, lower_the_requirement, false);
-    let out = Dnf::new(&served.url).run(&["makecache"]);
+    let out = dnf(&served.url).run(&["makecache"]);
     assert!(
         !out.status.success() && text(&out).contains("checksum doesn't match"),
         "dnf accepted a primary.xml that does not match repomd.xml: {}",
@@ -430,7 +402,7 @@ fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
     // primary.xml and repomd.xml's checksums changed: the signature catches it.
     restore();
     tamper_primary(&yum, lower_the_requirement, true);
-    let out = Dnf::new(&served.url).run(&["makecache"]);
+    let out = dnf(&served.url).run(&["makecache"]);
     assert!(
         !out.status.success(),
         "dnf accepted a repomd.xml whose signature no longer matches"
@@ -440,7 +412,7 @@ fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
     // A well-formed repository signed by a key the client does not trust.
     restore();
     sign_repomd_as_stranger(&yum, &stranger());
-    let out = Dnf::new(&served.url).run(&["makecache"]);
+    let out = dnf(&served.url).run(&["makecache"]);
     assert!(
         !out.status.success() && text(&out).contains("GPG signature verification error"),
         "dnf accepted a repomd.xml signed by another key: {}",
@@ -450,7 +422,7 @@ fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
     // And the untouched repository still passes, so the refusals above
     // were about the tampering.
     restore();
-    let out = Dnf::new(&served.url).run(&["makecache"]);
+    let out = dnf(&served.url).run(&["makecache"]);
     assert!(out.status.success(), "{}", text(&out));
 }
 
