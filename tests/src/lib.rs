@@ -20,6 +20,8 @@
 //!   sandboxes over them.
 //! - [`dkms_status`], [`assert_dkms_installed`], [`sandbox_modinfo`]: what
 //!   DKMS and kmod say inside a sandbox.
+//! - [`write_build_output`]: a stand-in for `kmodfarm build`'s output
+//!   (records.json and modules) for modules built another way.
 //! - [`dnf`]: a throw-away dnf world with signature checks on.
 //! - [`stand_in_repo`]: a stand-in for `kmodfarm publish` (gpg-signed lookup
 //!   files, index, apt metadata) and a static HTTP server on 127.0.0.1.
@@ -33,6 +35,7 @@
 
 mod apt_index;
 mod bin;
+mod build_output;
 mod cache;
 mod dkms;
 pub mod dnf;
@@ -48,6 +51,7 @@ mod static_server;
 
 pub use apt_index::{newest_headers, AptIndex};
 pub use bin::{kmodfarm, kmodfarm_bin, kmodfarm_package, module_dir, repo_root};
+pub use build_output::{write_build_output, StandInBuild};
 pub use cache::cache_dir;
 pub use dkms::{
     assert_dkms_has_nothing_for, assert_dkms_installed, assert_dkms_not_installed,

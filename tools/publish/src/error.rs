@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum PublishError {
     #[error("{path}: not a package: {message}")]
     NotAPackage { path: PathBuf, message: String },
-    #[error("{path}: package '{package}' is not one of module {module}'s ({module}-dkms, {module}-modules-<kernel> or kmod-{module}-<kernel>); check --packages and the manifest")]
+    #[error("{path}: package '{package}' is not one of module {module}'s ({module}-dkms, {module}-modules-<kernel>, kmod-{module}-<kernel>, or kmodfarm-host); check --packages and the manifest")]
     WrongModule {
         path: PathBuf,
         package: String,

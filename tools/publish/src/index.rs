@@ -27,7 +27,7 @@ pub fn dkms_routes(state: &RepoState, targets: &crate::inputs::Targets) -> Vec<D
             routes.push(DkmsRoute {
                 distro: t.distro.clone(),
                 package: name.clone(),
-                version: d.package.version().to_string(),
+                version: crate::state::upstream(d.package.version()).to_string(),
                 package_path: format!("deb/{}", d.package.filename),
                 sha256: d.package.sha256.clone(),
             });
@@ -51,7 +51,7 @@ pub fn dkms_routes(state: &RepoState, targets: &crate::inputs::Targets) -> Vec<D
             routes.push(DkmsRoute {
                 distro: t.distro.clone(),
                 package: name.clone(),
-                version: format!("{}-{}", r.package.version, r.package.release),
+                version: r.package.version.clone(),
                 package_path: format!("{}/{}", t.dir(), r.package.href),
                 sha256: r.package.sha256.clone(),
             });

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kmodfarm_model::host::HOST_PACKAGE;
 use kmodfarm_model::record::BuildRecord;
 use kmodfarm_model::{Distro, DistroSet, Manifest, PackageFamily};
 
@@ -185,7 +186,9 @@ fn read_deb(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<D
     let package = PoolPackage::new(&control, &bytes).map_err(not_a_package)?;
     let name = package.name().to_string();
     let module = &targets.module;
-    let codenames = if name == format!("{module}-dkms") {
+    // The -dkms package, and kmodfarm-host (the program install.sh puts on
+    // hosts, which its kernel hooks call), go to every codename.
+    let codenames = if name == format!("{module}-dkms") || name == HOST_PACKAGE {
         let mut all: Vec<String> = targets.deb.iter().map(|t| t.codename.clone()).collect();
         all.sort();
         all.dedup();
@@ -219,7 +222,7 @@ fn read_rpm(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<R
     let package = RpmPackage::read(path, &format!("Packages/{file_name}"))?;
     let module = &targets.module;
     let rpm_distros: Vec<&str> = targets.rpm.iter().map(|t| t.distro.as_str()).collect();
-    let distros = if package.name == format!("{module}-dkms") {
+    let distros = if package.name == format!("{module}-dkms") || package.name == HOST_PACKAGE {
         rpm_distros.iter().map(|d| d.to_string()).collect()
     } else if let Some(kernel) = package.name.strip_prefix(&format!("kmod-{module}-")) {
         vec![prebuilt_distro(path, kernel, &rpm_distros, builds)?]

@@ -23,6 +23,7 @@ use std::process::Command;
 use kmodfarm_publish::rpm_md::{repodata, RepodataOptions, RpmPackage};
 use kmodfarm_publish::sign::{Passphrase, SigningKey};
 use kmodfarm_tests::dnf::{said, Dnf, YumRepo};
+use kmodfarm_tests::{write_build_output, StandInBuild};
 use rpm_md_support::*;
 use serve_support::*;
 
@@ -133,48 +134,23 @@ fn rhel_base(root: &Path, key: &Key) {
 /// The records `kmodfarm build` would have written beside the modules
 /// `packages` made, so publish knows which distro each kmod package is for.
 fn build_records(build: &Path) {
-    use kmodfarm_model::record::{
-        Artifact, BuildOutcome, BuildRecord, SymbolSource, SCHEMA_VERSION,
-    };
-    use sha2::{Digest, Sha256};
-    let mut records = Vec::new();
-    for entry in std::fs::read_dir(build.join("rhel-9/x86_64")).unwrap() {
-        let kernel = entry.unwrap().file_name().to_string_lossy().into_owned();
-        let path = format!("rhel-9/x86_64/{kernel}/kmfdemo.ko.zst");
-        let bytes = std::fs::read(build.join(&path)).unwrap();
-        records.push(BuildRecord {
-            schema_version: SCHEMA_VERSION,
-            module: "kmfdemo".into(),
-            version: "1.0.0".into(),
-            distro: "rhel-9".into(),
-            arch: "x86_64".into(),
-            kernel_release: kmodfarm_model::KernelRelease::parse(&kernel).unwrap(),
-            outcome: BuildOutcome::Built {
-                artifact: Artifact {
-                    path,
-                    module: "kmfdemo".into(),
-                    sha256: hex::encode(Sha256::digest(&bytes)),
-                    size: bytes.len() as u64,
-                    compression: kmodfarm_model::manifest::Compression::Zst,
-                    signed: false,
-                    vermagic: format!("{kernel} SMP mod_unload modversions"),
-                },
-            },
-            inputs: Vec::new(),
-            symbol_source: SymbolSource::NotNeeded,
-            compiler: None,
-            toolchain_image: None,
-            cache_key: "stand-in".into(),
-            duration_ms: 0,
-            log: None,
-            boot_test: None,
-        });
-    }
-    std::fs::write(
-        build.join("records.json"),
-        serde_json::to_vec_pretty(&records).unwrap(),
-    )
-    .unwrap();
+    let dir = build.join("rhel-9/x86_64");
+    let kernels: Vec<kmodfarm_model::KernelRelease> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            kmodfarm_model::KernelRelease::parse(&e.unwrap().file_name().to_string_lossy()).unwrap()
+        })
+        .collect();
+    let files: Vec<PathBuf> = kernels
+        .iter()
+        .map(|k| dir.join(k.as_str()).join("kmfdemo.ko.zst"))
+        .collect();
+    let builds: Vec<_> = kernels
+        .iter()
+        .zip(&files)
+        .map(|(k, f)| (k, StandInBuild::Built(f)))
+        .collect();
+    write_build_output(build, "kmfdemo", "1.0.0", "rhel-9", "x86_64", &builds);
 }
 
 /// `kmodfarm package` output for rhel-9 (signed), published with `kmodfarm
