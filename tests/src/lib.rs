@@ -60,7 +60,7 @@ pub use dkms::{
 pub use error::{Error, Result};
 pub use example::{ModuleCopy, Rendered};
 pub use kmodfarm_kernels::apt_sources::{AptSource, AptSources};
-pub use process::Output;
+pub use process::{run_ok, Output};
 pub use qemu::BootImage;
 pub use root::{apt_sources, DebianRoot, PreparedRoot};
 pub use sandbox::{Bind, Sandbox, SandboxBackend};

@@ -143,95 +143,37 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     let mut copy = Vec::new();
     let mut unchanged = 0;
 
-    // Packages: new ones are copied into the pool; one already there with
-    // the same name must be the same bytes.
+    // Packages: new ones are copied in (.deb into the pool, .rpm into each
+    // of its yum repositories); one already there with the same name must
+    // be the same bytes.
+    let mut intake = Intake {
+        repo,
+        old: &old,
+        copy: &mut copy,
+    };
     for input in debs {
-        let pool = format!("deb/{}", input.package.filename);
-        match state
-            .debs
-            .iter_mut()
-            .find(|d| d.package.filename == input.package.filename)
-        {
-            Some(held) if held.package.sha256 == input.package.sha256 => {
-                for c in input.codenames {
-                    if !held.codenames.contains(&c) {
-                        held.codenames.push(c);
-                    }
-                }
-                held.codenames.sort();
-                if pool_file_intact(repo, &pool, &old) {
-                    unchanged += 1;
-                } else {
-                    copy.push(copy_in(&input.source, &pool, input.package.size, &input.package.sha256));
-                }
-            }
-            Some(_) => {
-                return Err(PublishError::Conflict {
-                    path: input.source,
-                    message: format!(
-                        "the repository already holds a different {pool} (same name, version and architecture, other bytes): raise the version or the release"
-                    ),
-                })
-            }
-            None => {
-                copy.push(copy_in(&input.source, &pool, input.package.size, &input.package.sha256));
-                state.debs.push(StoredDeb {
-                    package: input.package,
-                    codenames: input.codenames,
-                });
-            }
+        let stored = StoredDeb {
+            package: input.package,
+            codenames: input.codenames,
+        };
+        let pool = |d: &StoredDeb| vec![format!("deb/{}", d.package.filename)];
+        if intake.take(&mut state.debs, stored, &input.source, pool)? {
+            unchanged += 1;
+        }
+    }
+    for input in rpms {
+        let stored = StoredRpm {
+            package: input.package,
+            distros: input.distros,
+        };
+        let yum = |r: &StoredRpm| rpm_pool_paths(targets, &r.distros, r.file_name()).collect();
+        if intake.take(&mut state.rpms, stored, &input.source, yum)? {
+            unchanged += 1;
         }
     }
     state
         .debs
         .sort_by(|a, b| a.package.filename.cmp(&b.package.filename));
-
-    // .rpm packages: into `Packages/` of each yum repository they belong
-    // to; one already there with the same name must be the same bytes.
-    for input in rpms {
-        let file_name = input
-            .source
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        match state.rpms.iter_mut().find(|r| r.file_name() == file_name) {
-            Some(held) if held.package.sha256 == input.package.sha256 => {
-                for d in input.distros {
-                    if !held.distros.contains(&d) {
-                        held.distros.push(d);
-                    }
-                }
-                held.distros.sort();
-                let mut intact = true;
-                for to in rpm_pool_paths(targets, &held.distros, &file_name) {
-                    if !pool_file_intact(repo, &to, &old) {
-                        intact = false;
-                        copy.push(copy_in(&input.source, &to, input.package.size, &input.package.sha256));
-                    }
-                }
-                if intact {
-                    unchanged += 1;
-                }
-            }
-            Some(_) => {
-                return Err(PublishError::Conflict {
-                    path: input.source,
-                    message: format!(
-                        "the repository already holds a different {file_name} (same name, version, release and architecture, other bytes): raise the version or the release"
-                    ),
-                })
-            }
-            None => {
-                for to in rpm_pool_paths(targets, &input.distros, &file_name) {
-                    copy.push(copy_in(&input.source, &to, input.package.size, &input.package.sha256));
-                }
-                state.rpms.push(StoredRpm {
-                    package: input.package,
-                    distros: input.distros,
-                });
-            }
-        }
-    }
     state
         .rpms
         .sort_by(|a, b| a.package.href.cmp(&b.package.href));
@@ -663,6 +605,105 @@ fn link_prebuilt_packages(state: &mut RepoState, targets: &Targets) {
     }
     state.debs = debs;
     state.rpms = rpms;
+}
+
+/// A package file the repository keeps: a .deb in its codenames, an .rpm
+/// in its distros' yum repositories.
+trait HeldPackage {
+    fn file_name(&self) -> &str;
+    fn size(&self) -> u64;
+    fn sha256(&self) -> &str;
+    /// The codenames or distros that hold it.
+    fn held_in(&mut self) -> &mut Vec<String>;
+}
+
+impl HeldPackage for StoredDeb {
+    fn file_name(&self) -> &str {
+        &self.package.filename
+    }
+    fn size(&self) -> u64 {
+        self.package.size
+    }
+    fn sha256(&self) -> &str {
+        &self.package.sha256
+    }
+    fn held_in(&mut self) -> &mut Vec<String> {
+        &mut self.codenames
+    }
+}
+
+impl HeldPackage for StoredRpm {
+    fn file_name(&self) -> &str {
+        StoredRpm::file_name(self)
+    }
+    fn size(&self) -> u64 {
+        self.package.size
+    }
+    fn sha256(&self) -> &str {
+        &self.package.sha256
+    }
+    fn held_in(&mut self) -> &mut Vec<String> {
+        &mut self.distros
+    }
+}
+
+/// Takes input packages into the new state, planning the copies they need.
+struct Intake<'a> {
+    repo: &'a Path,
+    old: &'a RepoState,
+    copy: &'a mut Vec<CopyIn>,
+}
+
+impl Intake<'_> {
+    /// Takes `incoming` (read from `source`) into `held`, copied to each of
+    /// `paths` whose file is missing or changed. True when the repository
+    /// already held it, intact.
+    fn take<P: HeldPackage>(
+        &mut self,
+        held: &mut Vec<P>,
+        mut incoming: P,
+        source: &Path,
+        paths: impl Fn(&P) -> Vec<String>,
+    ) -> Result<bool> {
+        let index = match held.iter().position(|h| h.file_name() == incoming.file_name()) {
+            Some(i) if held[i].sha256() != incoming.sha256() => {
+                return Err(PublishError::Conflict {
+                    path: source.to_path_buf(),
+                    message: format!(
+                        "the repository already holds a different {} (same name, version and architecture, other bytes): raise the version or the release",
+                        incoming.file_name()
+                    ),
+                })
+            }
+            Some(i) => {
+                let more = std::mem::take(incoming.held_in());
+                let targets = held[i].held_in();
+                for t in more {
+                    if !targets.contains(&t) {
+                        targets.push(t);
+                    }
+                }
+                targets.sort();
+                i
+            }
+            None => {
+                held.push(incoming);
+                held.len() - 1
+            }
+        };
+        let package = &held[index];
+        let mut intact = true;
+        for to in paths(package) {
+            if !pool_file_intact(self.repo, &to, self.old) {
+                intact = false;
+                self.copy
+                    .push(copy_in(source, &to, package.size(), package.sha256()));
+            }
+        }
+        // Only a file the old state names can be intact: a new package
+        // always counts as copied.
+        Ok(intact)
+    }
 }
 
 /// Where an .rpm lives in each of `distros`' yum repositories (distros no
