@@ -20,6 +20,9 @@
 //!   sandboxes over them.
 //! - [`dkms_status`], [`assert_dkms_installed`], [`sandbox_modinfo`]: what
 //!   DKMS and kmod say inside a sandbox.
+//! - [`write_build_output`]: a stand-in for `kmodfarm build`'s output
+//!   (records.json and modules) for modules built another way.
+//! - [`dnf`]: a throw-away dnf world with signature checks on.
 //! - [`stand_in_repo`]: a stand-in for `kmodfarm publish` (gpg-signed lookup
 //!   files, index, apt metadata) and a static HTTP server on 127.0.0.1.
 //! - [`fixtures`]: ready-made roots shared by several test files.
@@ -32,8 +35,10 @@
 
 mod apt_index;
 mod bin;
+mod build_output;
 mod cache;
 mod dkms;
+pub mod dnf;
 mod error;
 mod example;
 pub mod fixtures;
@@ -46,6 +51,7 @@ mod static_server;
 
 pub use apt_index::{newest_headers, AptIndex};
 pub use bin::{kmodfarm, kmodfarm_bin, kmodfarm_package, module_dir, repo_root};
+pub use build_output::{write_build_output, StandInBuild};
 pub use cache::cache_dir;
 pub use dkms::{
     assert_dkms_has_nothing_for, assert_dkms_installed, assert_dkms_not_installed,
@@ -54,7 +60,7 @@ pub use dkms::{
 pub use error::{Error, Result};
 pub use example::{ModuleCopy, Rendered};
 pub use kmodfarm_kernels::apt_sources::{AptSource, AptSources};
-pub use process::Output;
+pub use process::{run_ok, Output};
 pub use qemu::BootImage;
 pub use root::{apt_sources, DebianRoot, PreparedRoot};
 pub use sandbox::{Bind, Sandbox, SandboxBackend};

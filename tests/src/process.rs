@@ -89,6 +89,16 @@ pub(crate) fn describe(cmd: &Command) -> String {
 }
 
 /// Runs `cmd` to completion with no stdin, capturing stdout and stderr.
+/// Runs a host command that must succeed: its stdout, or a panic showing
+/// the command and everything it said.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> String {
+    capture(cmd)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect_ok()
+        .stdout
+}
+
 pub(crate) fn capture(cmd: &mut Command) -> Result<Output> {
     let command = describe(cmd);
     let out = cmd

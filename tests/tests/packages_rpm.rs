@@ -14,21 +14,8 @@ use std::process::Command;
 use kmodfarm_tests::fixtures::{self, bookworm_sandbox};
 use kmodfarm_tests::{
     assert_dkms_installed, assert_handed_back_to_dkms, assert_taken_from_dkms, kmodfarm_package,
-    module_dir, Sandbox,
+    module_dir, run_ok, Sandbox,
 };
-
-fn host(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The .rpm of module/ whose file name starts with `prefix`, written by
 /// `kmodfarm package --format rpm --out OUT EXTRA...`.
@@ -50,20 +37,20 @@ struct Unpacked {
 impl Unpacked {
     fn new(rpm: &Path) -> Unpacked {
         let root = tempfile::tempdir().unwrap();
-        host(
+        run_ok(
             Command::new("rpm")
                 .arg("--root")
                 .arg(root.path())
                 .arg("--initdb"),
         );
-        host(
+        run_ok(
             Command::new("rpm")
                 .arg("--root")
                 .arg(root.path())
                 .args(["-i", "--nodeps", "--noscripts"])
                 .arg(rpm),
         );
-        let files = host(Command::new("rpm").arg("-qpl").arg(rpm))
+        let files = run_ok(Command::new("rpm").arg("-qpl").arg(rpm))
             .lines()
             .map(str::to_string)
             .collect();
@@ -95,12 +82,12 @@ impl Unpacked {
 
     /// Runs the scriptlet `tag` (POSTIN, PREUN, POSTUN) with argument `arg`.
     fn scriptlet(&self, sandbox: &Sandbox, tag: &str, arg: &str) -> String {
-        let body = host(
+        let body = run_ok(
             Command::new("rpm")
                 .args(["-qp", "--qf", &format!("%{{{tag}}}")])
                 .arg(&self.rpm),
         );
-        let prog = host(
+        let prog = run_ok(
             Command::new("rpm")
                 .args(["-qp", "--qf", &format!("%{{{tag}PROG}}")])
                 .arg(&self.rpm),

@@ -1,25 +1,31 @@
 //! Issue 11, "Must show", the publish's safety: bad input is refused with
 //! an error naming the file and leaves the repository byte-identical;
 //! concurrent publishes are serialised by the lock; a publish SIGKILLed at
-//! any of 50 points spread over its run leaves a repository apt accepts
-//! (checked with gpgv and the digests apt checks, and by the real
-//! apt-get of the Debian 12 root at a sample of the points).
+//! any of 50 points spread over its run leaves a repository apt and dnf
+//! accept (checked with gpgv and the digests apt and dnf check, and by the
+//! real apt-get of the Debian 12 root and the real dnf at a sample of the
+//! points).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use kmodfarm_tests::dnf::{Dnf, YumRepo};
 use kmodfarm_tests::{fixtures, kmodfarm_bin, kmodfarm_package, ModuleCopy, Sandbox, StaticServer};
 use sha2::{Digest, Sha256};
 
-/// The example module with Debian 12 as its only target, so prebuilt
-/// packages need no build records to find their codename.
-fn module_for_bookworm(version: &str) -> ModuleCopy {
+/// The yum repository of the RHEL 9 target.
+const YUM_DIR: &str = "rpm/rhel-9/x86_64";
+
+/// The example module with Debian 12 and RHEL 9 as its only targets (one
+/// of each family), so prebuilt packages need no build records to find
+/// their distro.
+fn module_for_two_targets(version: &str) -> ModuleCopy {
     ModuleCopy::example_with(&[
         (
             "distros = [\"debian-12\", \"debian-13\", \"ubuntu-22.04\", \"ubuntu-24.04\", \"rhel-8\", \"rhel-9\", \"sles-15\"]",
-            "distros = [\"debian-12\"]",
+            "distros = [\"debian-12\", \"rhel-9\"]",
         ),
         ("version = \"1.0.0\"", &format!("version = \"{version}\"")),
     ])
@@ -111,12 +117,14 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let work = tempfile::tempdir().unwrap();
-        let module = module_for_bookworm("1.0.0");
+        let module = module_for_two_targets("1.0.0");
         let key = keygen(&work.path().join("key"));
-        kmodfarm_package(&module.manifest(), "deb", &work.path().join("v1"), &[]);
-        let next_module = module_for_bookworm("1.0.1");
+        let next_module = module_for_two_targets("1.0.1");
         let next = work.path().join("v2");
-        kmodfarm_package(&next_module.manifest(), "deb", &next, &[]);
+        for format in ["deb", "rpm"] {
+            kmodfarm_package(&module.manifest(), format, &work.path().join("v1"), &[]);
+            kmodfarm_package(&next_module.manifest(), format, &next, &[]);
+        }
         Fixture {
             work,
             module,
@@ -164,6 +172,20 @@ fn bad_input_is_named_and_leaves_the_repository_byte_identical() {
     let text = run_fails_naming(
         &mut f.publish(&repo, &f.path("other")),
         &other_debs[0].display().to_string(),
+    );
+    assert!(text.contains("othermod-dkms"), "{text}");
+    assert_eq!(snapshot(&repo), before);
+    // The same for .rpm files: junk, and another module's package.
+    std::fs::remove_file(junk.join("kmfdemo-dkms_9_all.deb")).unwrap();
+    std::fs::write(junk.join("kmfdemo-dkms-9-1.noarch.rpm"), b"not an rpm").unwrap();
+    run_fails_naming(
+        &mut f.publish(&repo, &junk),
+        "junk/kmfdemo-dkms-9-1.noarch.rpm",
+    );
+    let other_rpms = kmodfarm_package(&other.manifest(), "rpm", &f.path("other-rpm"), &[]);
+    let text = run_fails_naming(
+        &mut f.publish(&repo, &f.path("other-rpm")),
+        &other_rpms[0].display().to_string(),
     );
     assert!(text.contains("othermod-dkms"), "{text}");
     assert_eq!(snapshot(&repo), before);
@@ -333,7 +355,7 @@ fn concurrent_publishes_wait_or_fail_clearly_and_the_repository_ends_valid() {
 
     // Two at once, for real: each succeeds or fails saying so; the
     // repository holds both changes or one, and apt's checks pass.
-    let third_module = module_for_bookworm("1.0.2");
+    let third_module = module_for_two_targets("1.0.2");
     let third = f.path("v3");
     kmodfarm_package(&third_module.manifest(), "deb", &third, &[]);
     let a = f
@@ -416,6 +438,7 @@ fn check_repo(repo: &Path, keyring: &Path) -> Result<u64, String> {
             }
         }
     }
+    check_yum(&repo.join(YUM_DIR), keyring)?;
     let out = Command::new("gpgv")
         .arg("--keyring")
         .arg(keyring)
@@ -429,6 +452,51 @@ fn check_repo(repo: &Path, keyring: &Path) -> Result<u64, String> {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(repo.join("index.json")).unwrap()).unwrap();
     Ok(index["serial"].as_u64().unwrap())
+}
+
+/// The checks dnf makes on a yum repository: repomd.xml.asc verifies; each
+/// file repomd.xml names has its checksum; each package primary.xml names
+/// has its checksum.
+fn check_yum(yum: &Path, keyring: &Path) -> Result<(), String> {
+    let repomd = yum.join("repodata/repomd.xml");
+    let out = Command::new("gpgv")
+        .arg("--keyring")
+        .arg(keyring)
+        .arg(yum.join("repodata/repomd.xml.asc"))
+        .arg(&repomd)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return Err(format!("{}: {}", repomd.display(), said(&out)));
+    }
+    let text = std::fs::read_to_string(&repomd).map_err(|e| e.to_string())?;
+    for data in text.split("<data ").skip(1) {
+        let digest = between(data, "<checksum type=\"sha256\">", "<").ok_or("no checksum")?;
+        let href = between(data, "<location href=\"", "\"").ok_or("no location")?;
+        let bytes = std::fs::read(yum.join(href)).map_err(|e| format!("{href}: {e}"))?;
+        if hex::encode(Sha256::digest(&bytes)) != digest {
+            return Err(format!("{href} does not match repomd.xml"));
+        }
+        if href.ends_with("-primary.xml.gz") {
+            let mut xml = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut xml)
+                .map_err(|e| e.to_string())?;
+            for package in xml.split("<package ").skip(1) {
+                let digest = between(package, "pkgid=\"YES\">", "<").ok_or("no pkgid")?;
+                let href = between(package, "<location href=\"", "\"").ok_or("no location")?;
+                let bytes = std::fs::read(yum.join(href)).map_err(|e| format!("{href}: {e}"))?;
+                if hex::encode(Sha256::digest(&bytes)) != digest {
+                    return Err(format!("{href} does not match primary.xml"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
 }
 
 fn check_pool(repo: &Path, packages: &str) -> Result<(), String> {
@@ -452,7 +520,7 @@ fn check_pool(repo: &Path, packages: &str) -> Result<(), String> {
 }
 
 #[test]
-fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
+fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_and_dnf_accept() {
     let f = Fixture::new();
     // Enough packages that the publish takes a while to kill it in: the
     // -dkms package of 1.0.1 and 120 prebuilt packages (stand-in module
@@ -460,7 +528,7 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
     std::fs::create_dir_all(f.path("fake")).unwrap();
     let fake_ko = f.path("fake/kmfdemo.ko.zst");
     std::fs::write(&fake_ko, vec![0x5a; 64 * 1024]).unwrap();
-    let next_module = module_for_bookworm("1.0.1");
+    let next_module = module_for_two_targets("1.0.1");
     for i in 0..120 {
         kmodfarm_package(
             &next_module.manifest(),
@@ -471,6 +539,19 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
                 &fake_ko.display().to_string(),
                 "--kernel",
                 &format!("6.1.0-{}-amd64", 100 + i),
+            ],
+        );
+    }
+    for i in 0..30 {
+        kmodfarm_package(
+            &next_module.manifest(),
+            "rpm",
+            &f.next,
+            &[
+                "--ko",
+                &fake_ko.display().to_string(),
+                "--kernel",
+                &format!("5.14.0-{}.el9.x86_64", 100 + i),
             ],
         );
     }
@@ -570,6 +651,21 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_accepts() {
         assert!(
             out.success() && !out.stdout.contains("W: ") && out.stdout.contains("kmfdemo-dkms"),
             "apt-get update on the repository killed at point {point}:\n{out}"
+        );
+        // The real dnf, signatures checked, on the same repository.
+        let key = format!("file://{}", f.path("key/kmodfarm.asc").display());
+        let dnf = Dnf::new(&[YumRepo {
+            id: "kmodfarm",
+            baseurl: &server.url(&format!("{name}/{YUM_DIR}/")),
+            gpgkey: &key,
+        }]);
+        let out = dnf.run(&["makecache"]);
+        let listed = dnf.run(&["repoquery", "--available", "kmfdemo-dkms"]);
+        assert!(
+            out.status.success()
+                && String::from_utf8_lossy(&listed.stdout).contains("kmfdemo-dkms"),
+            "dnf makecache on the repository killed at point {point}:\n{}",
+            kmodfarm_tests::dnf::said(&out)
         );
     }
 }

@@ -134,7 +134,25 @@ impl<'a> Session<'a> {
     /// Fetches a signed file: the file and its `.asc`, verified.
     fn fetch_signed(&self, relative: &str) -> Result<Option<(String, Vec<u8>)>> {
         let url = fetch::join_url(&self.config.repo, relative);
-        let Some(data) = self.fetcher.fetch(&url)? else {
+        let Some((data, signature)) = self.fetch_pair(&url)? else {
+            return Ok(None);
+        };
+        if self.key.verify(&url, &data, &signature).is_ok() {
+            return Ok(Some((url, data)));
+        }
+        // A publish renames a file and then its signature: a host that
+        // read between the two renames holds one of each generation.
+        // Fetched again the pair agrees; a second mismatch is real.
+        let Some((data, signature)) = self.fetch_pair(&url)? else {
+            return Ok(None);
+        };
+        self.key.verify(&url, &data, &signature)?;
+        Ok(Some((url, data)))
+    }
+
+    /// A file and its `.asc` signature; `None` when the file is not there.
+    fn fetch_pair(&self, url: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let Some(data) = self.fetcher.fetch(url)? else {
             return Ok(None);
         };
         let sig_url = format!("{url}.asc");
@@ -142,11 +160,10 @@ impl<'a> Session<'a> {
             .fetcher
             .fetch(&sig_url)?
             .ok_or_else(|| Error::BadSignature {
-                url: url.clone(),
+                url: url.to_string(),
                 message: format!("its signature {sig_url} is missing"),
             })?;
-        self.key.verify(&url, &data, &signature)?;
-        Ok(Some((url, data)))
+        Ok(Some((data, signature)))
     }
 
     /// The verified, fresh lookup file of `kernel`, or `Unknown`.
@@ -342,7 +359,7 @@ impl<'a> Session<'a> {
             .ok_or_else(|| Error::Missing { url: url.clone() })?;
         verify::check_download(&url, &data, entry.size, &entry.sha256)?;
         let dir = self.state.staged_dir(kernel);
-        let file = dir.join(state::file_name(&entry.path));
+        let file = dir.join(entry.module_file_name());
         state::write_atomic(&file, &data)?;
         state::write_atomic(
             &dir.join("entry.json"),

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use kmodfarm_install::plan::{Decision, DkmsChoice, Plan};
 use kmodfarm_install::{
     detect, doctor, execute, fetch, load_config, only_module, uninstall, Error, HttpFetcher,
@@ -37,30 +37,16 @@ struct Cli {
 enum Command {
     /// Install the module for a kernel (default: the running one).
     Install {
-        #[arg(long)]
-        kernel: Option<String>,
         /// Build with DKMS without asking when there is no prebuilt module; later kernels may be built too.
         #[arg(long)]
         enable_dkms: bool,
-        /// Do not load the module now.
-        #[arg(long)]
-        no_load: bool,
-        /// Print the plan, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        target: KernelTarget,
     },
     /// Make sure a kernel has the module (the boot unit runs this): staged or prebuilt, DKMS when the host opted in.
     Ensure {
-        #[arg(long)]
-        kernel: Option<String>,
-        #[arg(long)]
-        no_load: bool,
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        target: KernelTarget,
     },
     /// Download and verify the prebuilt module of a newly installed kernel (the kernel hook runs this; it never calls the package manager).
     Stage { kernel: String },
@@ -79,6 +65,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `install` and `ensure` act on, and how.
+#[derive(Args)]
+struct KernelTarget {
+    /// The kernel release (default: the running kernel).
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Do not load the module now.
+    #[arg(long)]
+    no_load: bool,
+    /// Print the plan, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -183,11 +186,14 @@ fn run(cli: Cli) -> Result<u8, Error> {
     let kernel_or_running = |k: Option<String>| k.map_or_else(detect::running_kernel, Ok);
     match cli.command {
         Command::Install {
-            kernel,
             enable_dkms,
-            no_load,
-            dry_run,
-            json,
+            target:
+                KernelTarget {
+                    kernel,
+                    no_load,
+                    dry_run,
+                    json,
+                },
         } => {
             let kernel = kernel_or_running(kernel)?;
             let first = if enable_dkms {
@@ -210,10 +216,13 @@ fn run(cli: Cli) -> Result<u8, Error> {
             finish(&session, plan, dry_run, json)
         }
         Command::Ensure {
-            kernel,
-            no_load,
-            dry_run,
-            json,
+            target:
+                KernelTarget {
+                    kernel,
+                    no_load,
+                    dry_run,
+                    json,
+                },
         } => {
             let kernel = kernel_or_running(kernel)?;
             let plan = session.plan_ensure(&kernel, no_load)?;

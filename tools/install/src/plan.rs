@@ -366,7 +366,7 @@ fn place_steps(facts: &Facts, entry: &IndexEntry, from: &str, plan: &mut Plan) {
     let to = format!(
         "/lib/modules/{}/updates/{}",
         facts.kernel,
-        file_name(&entry.path)
+        entry.module_file_name()
     );
     plan.steps.push(Step::Place {
         from: from.to_string(),

@@ -142,7 +142,7 @@ impl State {
         let Some(entry) = read_json::<IndexEntry>(&dir.join("entry.json"))? else {
             return Ok(None);
         };
-        let file = dir.join(file_name(&entry.path));
+        let file = dir.join(entry.module_file_name());
         Ok(file.is_file().then_some((entry, file)))
     }
 

@@ -61,7 +61,7 @@ fn install_fails(
 ) -> String {
     let root = fixtures::bookworm();
     let mut sandbox = Sandbox::new(&root.root).unwrap();
-    configure(&mut sandbox, url, key());
+    configure(&mut sandbox, url, &key().public);
     prepare(&sandbox);
     let before = listing(&sandbox, MAY_CHANGE);
     let mut args = vec!["install", "--kernel", kernel, "--no-load"];

@@ -172,6 +172,18 @@ pub struct IndexEntry {
     pub dkms_package: String,
 }
 
+impl IndexEntry {
+    /// The name the module file has on a host, under
+    /// `/lib/modules/<k>/updates/`: `<module>.ko` with the compression's
+    /// suffix. The repository's file name carries the version too, so that
+    /// a published file never changes; modprobe finds a module by its own
+    /// name only.
+    pub fn module_file_name(&self) -> String {
+        let suffix = self.path.rsplit_once(".ko").map_or("", |(_, rest)| rest);
+        format!("{}.ko{suffix}", self.module)
+    }
+}
+
 /// What the matrix says about one kernel: the page's cell and the
 /// installer's answer when there is no prebuilt module.
 // One value per lookup file, read once: the size of the prebuilt variant does
@@ -193,6 +205,9 @@ pub enum KernelStatus {
 pub struct DkmsRoute {
     pub distro: String,
     pub package: String,
+    /// The module version DKMS registers (`PACKAGE_VERSION`, what `dkms
+    /// install <module>/<version>` takes): the package's upstream version,
+    /// without its revision or release.
     pub version: String,
     /// Relative to the repository root.
     pub package_path: String,

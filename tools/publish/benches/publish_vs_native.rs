@@ -1,16 +1,18 @@
-//! Benchmark (not a test): `kmodfarm publish`'s apt side against
-//! `apt-ftparchive` (apt-utils) and `createrepo_c`, on the same synthetic
-//! packages in the same run: 1, 100 and 10,000 prebuilt-style packages plus
-//! the -dkms one, then adding 1 package to the 10,000-package repository
-//! (kmodfarm's incremental publish against `createrepo_c --update` and
-//! `apt-ftparchive` with its `--db` cache). Prints a table of seconds and
-//! ratios.
+//! Benchmark (not a test): `kmodfarm publish` against `apt-ftparchive`
+//! (apt-utils) and `createrepo_c`, on the same synthetic packages in the
+//! same run: 1, 100 and 10,000 prebuilt-style .deb and .rpm packages plus
+//! the -dkms ones, then adding 1 package of each to the 10,000-package
+//! repository (kmodfarm's incremental publish against `createrepo_c
+//! --update` and `apt-ftparchive` with its `--db` cache). Prints a table of
+//! seconds and ratios.
 //!
 //!     cargo bench -p kmodfarm-publish --bench publish_vs_native
 //!
-//! kmodfarm does the whole publish: read every .deb's control, copy it into
-//! the pool, Packages/.gz/.xz and by-hash for one codename, Release,
-//! InRelease and Release.gpg signed (Ed25519), index.json, the state file.
+//! kmodfarm does the whole publish: read every .deb's control and every
+//! .rpm's header, copy them into the pool and the yum directory,
+//! Packages/.gz/.xz and by-hash for one codename, Release, InRelease and
+//! Release.gpg signed (Ed25519), repodata/ for one RHEL target with
+//! repomd.xml.asc, index.json, the page, the state file.
 //! apt-ftparchive: `packages` over the same directory, gzip -9 and xz of the
 //! list, `release` (no signing: that favours it). createrepo_c: the same
 //! number of .rpm files (made beforehand, not timed), default options.
@@ -23,7 +25,7 @@ use std::time::Instant;
 mod synthetic_deb;
 use synthetic_deb::synthetic_deb;
 
-use kmodfarm_publish::inputs::{DebTarget, Targets};
+use kmodfarm_publish::inputs::{DebTarget, RpmTarget, Targets};
 use kmodfarm_publish::sign::{generate, Passphrase, SigningKey};
 use kmodfarm_publish::{execute, prepare, Disk, PublishOptions, Request};
 
@@ -56,6 +58,10 @@ fn kernel_name(i: usize) -> String {
     format!("kmfdemo-modules-6.1.0-{i}-amd64")
 }
 
+fn kmod_name(i: usize) -> String {
+    format!("kmod-kmfdemo-6.1.0-{i}-amd64")
+}
+
 fn targets() -> Targets {
     Targets {
         module: "kmfdemo".into(),
@@ -64,7 +70,12 @@ fn targets() -> Targets {
             codename: "bookworm".into(),
             arch: "amd64".into(),
         }],
-        distros: vec!["debian-12".into()],
+        rpm: vec![RpmTarget {
+            distro: "rhel-9".into(),
+            arch: "x86_64".into(),
+        }],
+        distros: vec!["debian-12".into(), "rhel-9".into()],
+        page: Vec::new(),
     }
 }
 
@@ -75,9 +86,8 @@ fn kmodfarm_publish(key: &SigningKey, repo: &Path, packages: &Path) -> f64 {
         packages: Some(packages.to_path_buf()),
         builds: None,
         options: PublishOptions {
-            keep: None,
             valid_for: Some(7 * 86_400),
-            now: 1_900_000_000,
+            ..PublishOptions::at(1_900_000_000)
         },
         wait: false,
     };
@@ -119,22 +129,23 @@ fn main() {
     std::fs::write(&keyfile, generate("bench", None).unwrap().secret_armored).unwrap();
     let key = SigningKey::load(&keyfile, &Passphrase::None).unwrap();
 
-    println!("| packages | kmodfarm publish (apt) | apt-ftparchive | createrepo_c | kmodfarm vs both together |");
+    println!("| packages (.deb + .rpm each) | kmodfarm publish (apt + yum) | apt-ftparchive | createrepo_c | kmodfarm vs both together |");
     println!("|---:|---:|---:|---:|---:|");
     for n in [1usize, 100, 10_000] {
         let dir = work.path().join(format!("n{n}"));
-        let (debs, rpms) = (dir.join("debs"), dir.join("rpms"));
+        let (debs, rpms) = (dir.join("pk/debs"), dir.join("pk/rpms"));
         std::fs::create_dir_all(&debs).unwrap();
         std::fs::create_dir_all(&rpms).unwrap();
         deb(&debs, "kmfdemo-dkms", "all");
         rpm(&rpms, "kmfdemo-dkms");
         for i in 1..n {
             deb(&debs, &kernel_name(i), "amd64");
-            rpm(&rpms, &kernel_name(i));
+            rpm(&rpms, &kmod_name(i));
         }
         sh("sync");
-        let ours = kmodfarm_publish(&key, &dir.join("repo"), &debs);
-        let apt = apt_ftparchive(&dir, Some(&dir.join("ftparchive.db")));
+        // Before createrepo_c, which writes its repodata/ into rpms/.
+        let ours = kmodfarm_publish(&key, &dir.join("repo"), &dir.join("pk"));
+        let apt = apt_ftparchive(&dir.join("pk"), Some(&dir.join("ftparchive.db")));
         let yum = sh(&format!("createrepo_c -q {}", rpms.display()));
         println!(
             "| {n} | {ours:.3} s | {apt:.3} s | {yum:.3} s | {:.1}× faster |",
@@ -150,9 +161,14 @@ fn main() {
                 debs.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n))),
             )
             .unwrap();
-            rpm(&rpms, &kernel_name(n));
+            rpm(&new, &kmod_name(n));
+            std::fs::copy(
+                new.join(format!("{}-1.0.0-1.x86_64.rpm", kmod_name(n))),
+                rpms.join(format!("{}-1.0.0-1.x86_64.rpm", kmod_name(n))),
+            )
+            .unwrap();
             let ours = kmodfarm_publish(&key, &dir.join("repo"), &new);
-            let apt = apt_ftparchive(&dir, Some(&dir.join("ftparchive.db")));
+            let apt = apt_ftparchive(&dir.join("pk"), Some(&dir.join("ftparchive.db")));
             let yum = sh(&format!("createrepo_c -q --update {}", rpms.display()));
             println!();
             println!("| add 1 to 10,000 | kmodfarm publish (incremental) | apt-ftparchive --db (cached) | createrepo_c --update | kmodfarm vs createrepo_c --update |");

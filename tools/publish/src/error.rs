@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum PublishError {
     #[error("{path}: not a package: {message}")]
     NotAPackage { path: PathBuf, message: String },
-    #[error("{path}: package '{package}' is not one of module {module}'s ({module}-dkms or {module}-modules-<kernel>); check --packages and the manifest")]
+    #[error("{path}: package '{package}' is not one of module {module}'s ({module}-dkms, {module}-modules-<kernel>, kmod-{module}-<kernel>, or kmodfarm-host); check --packages and the manifest")]
     WrongModule {
         path: PathBuf,
         package: String,
@@ -37,6 +37,11 @@ pub enum PublishError {
     },
     #[error(transparent)]
     Sign(#[from] crate::sign::SignError),
+    /// An .rpm that cannot be read, or yum metadata that cannot be made.
+    #[error(transparent)]
+    Rpm(#[from] crate::rpm_md::Error),
+    #[error(transparent)]
+    Page(#[from] crate::page::PageError),
 }
 
 impl PublishError {

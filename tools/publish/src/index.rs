@@ -12,7 +12,8 @@ use kmodfarm_model::KernelRelease;
 use crate::state::{RepoState, StoredKernel};
 
 /// The DKMS route of each target distro that has a -dkms package in the
-/// repository: the newest one in the distro's codename.
+/// repository: the newest one in the distro's apt codename or yum
+/// repository.
 pub fn dkms_routes(state: &RepoState, targets: &crate::inputs::Targets) -> Vec<DkmsRoute> {
     let name = kmodfarm_model::record::dkms_package_name(&targets.module);
     let mut routes = Vec::new();
@@ -26,32 +27,55 @@ pub fn dkms_routes(state: &RepoState, targets: &crate::inputs::Targets) -> Vec<D
             routes.push(DkmsRoute {
                 distro: t.distro.clone(),
                 package: name.clone(),
-                version: d.package.version().to_string(),
+                version: crate::state::upstream(d.package.version()).to_string(),
                 package_path: format!("deb/{}", d.package.filename),
                 sha256: d.package.sha256.clone(),
+            });
+        }
+    }
+    for t in &targets.rpm {
+        let evr = |r: &crate::state::StoredRpm| {
+            format!(
+                "{}:{}-{}",
+                r.package.epoch, r.package.version, r.package.release
+            )
+        };
+        // Debian's ordering is close enough to rpm's for the versions
+        // kmodfarm writes (digits, dots, one release number).
+        let newest = state
+            .rpms
+            .iter()
+            .filter(|r| r.package.name == name && r.distros.contains(&t.distro))
+            .max_by(|a, b| crate::debversion::compare(&evr(a), &evr(b)));
+        if let Some(r) = newest {
+            routes.push(DkmsRoute {
+                distro: t.distro.clone(),
+                package: name.clone(),
+                version: r.package.version.clone(),
+                package_path: format!("{}/{}", t.dir(), r.package.href),
+                sha256: r.package.sha256.clone(),
             });
         }
     }
     routes
 }
 
-/// One lookup file per (distro, arch, kernel), from the first module (by
-/// name) the repository holds for that kernel.
+/// One lookup file per (distro, arch, kernel). A package may carry several
+/// modules: the kernel is prebuilt only when every one of them is, and a
+/// failure of any one is the kernel's answer (a host must never be told
+/// "prebuilt" and get part of the product).
 pub fn lookups(
     state: &RepoState,
     routes: &[DkmsRoute],
     freshness: &Freshness,
 ) -> Vec<(String, KernelLookup)> {
-    let mut out: Vec<(String, KernelLookup)> = Vec::new();
     let mut kernels: Vec<&StoredKernel> = state.kernels.iter().collect();
     kernels.sort_by(|a, b| a.key().cmp(&b.key()).then(a.module.cmp(&b.module)));
-    for k in kernels {
-        let path = kernel_lookup_path(&k.distro, &k.arch, &k.kernel_release);
-        if out.last().is_some_and(|(p, _)| *p == path) {
-            continue;
-        }
+    let mut out: Vec<(String, KernelLookup)> = Vec::new();
+    for group in kernels.chunk_by(|a, b| a.key() == b.key()) {
+        let k = group[0];
         out.push((
-            path,
+            kernel_lookup_path(&k.distro, &k.arch, &k.kernel_release),
             KernelLookup {
                 schema_version: SCHEMA_VERSION,
                 module: state.module.clone(),
@@ -59,12 +83,44 @@ pub fn lookups(
                 arch: k.arch.clone(),
                 kernel_release: k.kernel_release.clone(),
                 freshness: freshness.clone(),
-                status: k.status.clone(),
+                status: kernel_status(group),
                 dkms: routes.iter().find(|r| r.distro == k.distro).cloned(),
             },
         ));
     }
     out
+}
+
+/// The answer for one kernel from its modules' statuses: a failure first,
+/// then out of range, else prebuilt (the first module's entry; the package
+/// route installs them all).
+fn kernel_status(modules: &[&StoredKernel]) -> KernelStatus {
+    let named = |k: &StoredKernel, reason: &str| {
+        if modules.len() > 1 {
+            format!("{}: {reason}", k.module)
+        } else {
+            reason.to_string()
+        }
+    };
+    let failed: Vec<String> = modules
+        .iter()
+        .filter_map(|k| match &k.status {
+            KernelStatus::Failed { reason } => Some(named(k, reason)),
+            _ => None,
+        })
+        .collect();
+    if !failed.is_empty() {
+        return KernelStatus::Failed {
+            reason: failed.join("; "),
+        };
+    }
+    if let Some(k) = modules
+        .iter()
+        .find(|k| matches!(k.status, KernelStatus::OutOfRange { .. }))
+    {
+        return k.status.clone();
+    }
+    modules[0].status.clone()
 }
 
 /// `index.json`: every prebuilt entry, the kernels without one, and the

@@ -5,12 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
+use kmodfarm_model::host::HOST_PACKAGE;
 use kmodfarm_model::record::BuildRecord;
 use kmodfarm_model::{Distro, DistroSet, Manifest, PackageFamily};
 
 use crate::apt::PoolPackage;
 use crate::debfile::read_control;
 use crate::error::{PublishError, Result};
+use crate::page::PageDistro;
+use crate::rpm_md::RpmPackage;
 
 /// The repository's targets, from the manifest and the distro files.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -18,9 +21,12 @@ pub struct Targets {
     /// The manifest's package name (the module).
     pub module: String,
     pub deb: Vec<DebTarget>,
+    pub rpm: Vec<RpmTarget>,
     /// Every target distro id, any family (the index names the DKMS route
     /// of each).
     pub distros: Vec<String>,
+    /// What the matrix page says about each distro (names, install lines).
+    pub page: Vec<PageDistro>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -28,6 +34,20 @@ pub struct DebTarget {
     pub distro: String,
     pub codename: String,
     pub arch: String,
+}
+
+/// One yum/dnf/zypper repository: `rpm/<distro>/<arch>/`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RpmTarget {
+    pub distro: String,
+    pub arch: String,
+}
+
+impl RpmTarget {
+    /// The repository directory, relative to the repository root.
+    pub fn dir(&self) -> String {
+        format!("rpm/{}/{}", self.distro, self.arch)
+    }
 }
 
 impl Targets {
@@ -48,7 +68,16 @@ impl Targets {
                     arch: d.arch.clone(),
                 })
                 .collect(),
+            rpm: distros
+                .iter()
+                .filter(|d| d.family == PackageFamily::Rpm)
+                .map(|d| RpmTarget {
+                    distro: d.id.clone(),
+                    arch: d.arch.clone(),
+                })
+                .collect(),
             distros: distros.iter().map(|d| d.id.clone()).collect(),
+            page: distros.iter().map(|d| PageDistro::from_distro(d)).collect(),
         }
     }
 
@@ -67,6 +96,16 @@ pub struct DebInput {
     pub package: PoolPackage,
     /// Codenames it goes into.
     pub codenames: Vec<String>,
+}
+
+/// One .rpm given to the publish.
+#[derive(Debug, Clone)]
+pub struct RpmInput {
+    pub source: PathBuf,
+    /// Its metadata, at `Packages/<file name>` of each repository.
+    pub package: RpmPackage,
+    /// Target distros whose yum repository it goes into.
+    pub distros: Vec<String>,
 }
 
 /// The build output: its records and where it is.
@@ -93,15 +132,15 @@ pub fn read_builds(dir: &Path) -> Result<Builds> {
     })
 }
 
-/// Every package file under `dir` (sorted), .deb read and checked against
-/// the manifest. `.rpm` files are returned apart: the yum metadata writer
-/// takes them. Anything else is an error: a packages directory holds
-/// packages only.
+/// Every package file under `dir` (sorted), each read and checked against
+/// the manifest: its name must be the module's -dkms package or one of its
+/// prebuilt packages, and a prebuilt one must belong to one target distro.
+/// Anything else is an error: a packages directory holds packages only.
 pub fn read_packages(
     dir: &Path,
     targets: &Targets,
     builds: Option<&Builds>,
-) -> Result<(Vec<DebInput>, Vec<PathBuf>)> {
+) -> Result<(Vec<DebInput>, Vec<RpmInput>)> {
     let mut files = Vec::new();
     collect_files(dir, &mut files)?;
     files.sort();
@@ -110,7 +149,7 @@ pub fn read_packages(
     for path in files {
         match path.extension().and_then(|e| e.to_str()) {
             Some("deb") => debs.push(read_deb(&path, targets, builds)?),
-            Some("rpm") => rpms.push(path),
+            Some("rpm") => rpms.push(read_rpm(&path, targets, builds)?),
             _ => {
                 return Err(PublishError::NotAPackage {
                     path,
@@ -147,13 +186,20 @@ fn read_deb(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<D
     let package = PoolPackage::new(&control, &bytes).map_err(not_a_package)?;
     let name = package.name().to_string();
     let module = &targets.module;
-    let codenames = if name == format!("{module}-dkms") {
+    // The -dkms package, and kmodfarm-host (the program install.sh puts on
+    // hosts, which its kernel hooks call), go to every codename.
+    let codenames = if name == format!("{module}-dkms") || name == HOST_PACKAGE {
         let mut all: Vec<String> = targets.deb.iter().map(|t| t.codename.clone()).collect();
         all.sort();
         all.dedup();
         all
     } else if let Some(kernel) = name.strip_prefix(&format!("{module}-modules-")) {
-        vec![prebuilt_codename(path, kernel, targets, builds)?]
+        let deb_distros: Vec<&str> = targets.deb.iter().map(|t| t.distro.as_str()).collect();
+        let distro = prebuilt_distro(path, kernel, &deb_distros, builds)?;
+        vec![targets
+            .codename_of(&distro)
+            .expect("a Debian-family target")
+            .to_string()]
     } else {
         return Err(PublishError::WrongModule {
             path: path.to_path_buf(),
@@ -168,13 +214,39 @@ fn read_deb(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<D
     })
 }
 
-/// The codename a prebuilt package for `kernel` belongs to: its distro's,
-/// from the build records that made the module; with no records, the only
-/// Debian-family target when there is just one.
-fn prebuilt_codename(
+fn read_rpm(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<RpmInput> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let package = RpmPackage::read(path, &format!("Packages/{file_name}"))?;
+    let module = &targets.module;
+    let rpm_distros: Vec<&str> = targets.rpm.iter().map(|t| t.distro.as_str()).collect();
+    let distros = if package.name == format!("{module}-dkms") || package.name == HOST_PACKAGE {
+        rpm_distros.iter().map(|d| d.to_string()).collect()
+    } else if let Some(kernel) = package.name.strip_prefix(&format!("kmod-{module}-")) {
+        vec![prebuilt_distro(path, kernel, &rpm_distros, builds)?]
+    } else {
+        return Err(PublishError::WrongModule {
+            path: path.to_path_buf(),
+            package: package.name,
+            module: module.clone(),
+        });
+    };
+    Ok(RpmInput {
+        source: path.to_path_buf(),
+        package,
+        distros,
+    })
+}
+
+/// The target distro (one of `candidates`, the package's family) a
+/// prebuilt package for `kernel` belongs to: from the build records that
+/// made the module; with no records, the only candidate when there is one.
+fn prebuilt_distro(
     path: &Path,
     kernel: &str,
-    targets: &Targets,
+    candidates: &[&str],
     builds: Option<&Builds>,
 ) -> Result<String> {
     let unknown = |message: String| PublishError::UnknownDistro {
@@ -187,26 +259,32 @@ fn prebuilt_codename(
             .records
             .iter()
             .filter(|r| r.kernel_release.as_str().eq_ignore_ascii_case(kernel))
-            .filter_map(|r| targets.codename_of(&r.distro))
+            .map(|r| r.distro.as_str())
+            .filter(|d| candidates.contains(d))
             .collect();
         distros.sort();
         distros.dedup();
         return match distros.as_slice() {
             [one] => Ok(one.to_string()),
             [] => Err(unknown(format!(
-                "no build record in {} names that kernel for a Debian-family target",
-                builds.dir.join("records.json").display()
+                "no build record in {} names that kernel for a target distro of this package's family ({})",
+                builds.dir.join("records.json").display(),
+                candidates.join(", ")
             ))),
             many => Err(unknown(format!(
-                "build records name it for several codenames: {}",
+                "build records name it for several distros: {}",
                 many.join(", ")
             ))),
         };
     }
-    match targets.deb.as_slice() {
-        [one] => Ok(one.codename.clone()),
-        _ => Err(unknown(
-            "the manifest has several Debian-family targets: pass --builds with the build output the package was made from".into(),
+    match candidates {
+        [one] => Ok(one.to_string()),
+        [] => Err(unknown(
+            "the manifest has no target distro of this package's family".into(),
         )),
+        _ => Err(unknown(format!(
+            "the manifest has several target distros of this package's family ({}): pass --builds with the build output the package was made from",
+            candidates.join(", ")
+        ))),
     }
 }

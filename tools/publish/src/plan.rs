@@ -17,9 +17,15 @@ use sha2::{Digest, Sha256};
 use crate::apt::{self, ReleaseInfo};
 use crate::error::{PublishError, Result};
 use crate::index;
-use crate::inputs::{Builds, DebInput, Targets};
+use crate::inputs::{Builds, DebInput, RpmInput, Targets};
+use crate::page::{self, PageOptions};
+use crate::rpm_md::{self, MetadataCompression, Repodata, RepodataOptions};
 use crate::sign::SigningKey;
-use crate::state::{upstream, FileFact, RepoState, StoredDeb, StoredKernel, STATE_FILE};
+use crate::state::{upstream, FileFact, RepoState, StoredDeb, StoredKernel, StoredRpm, STATE_FILE};
+
+/// The installer script at the repository root, when `--url` says where
+/// the repository is served (the script pins the key and that address).
+pub const INSTALL_SCRIPT: &str = "install.sh";
 
 /// Options that shape the published repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,6 +37,28 @@ pub struct PublishOptions {
     pub valid_for: Option<u64>,
     /// The publish's time: SOURCE_DATE_EPOCH when set, else now.
     pub now: u64,
+    /// Compression of the yum metadata (primary, filelists, other).
+    pub rpm_compression: MetadataCompression,
+    /// Where the repository is served, for the page's install lines.
+    pub repo_url: Option<String>,
+    /// `install.sh`, rendered for `repo_url` and the key; without one an
+    /// earlier publish's script stays.
+    #[serde(skip)]
+    pub install_script: Option<String>,
+}
+
+impl PublishOptions {
+    /// Options for a publish at `now` with nothing else asked for.
+    pub fn at(now: u64) -> PublishOptions {
+        PublishOptions {
+            keep: None,
+            valid_for: None,
+            now,
+            rpm_compression: MetadataCompression::default(),
+            repo_url: None,
+            install_script: None,
+        }
+    }
 }
 
 /// When a planned write becomes visible: content-addressed and new files
@@ -83,8 +111,6 @@ pub struct Plan {
     /// Input packages and modules the repository already holds, unread
     /// beyond their size and digest.
     pub unchanged: usize,
-    /// .rpm inputs, for the yum metadata writer.
-    pub rpms: Vec<PathBuf>,
     #[serde(skip)]
     pub state: RepoState,
 }
@@ -94,7 +120,7 @@ pub struct PlanInputs<'a> {
     pub targets: &'a Targets,
     pub old: Option<RepoState>,
     pub debs: Vec<DebInput>,
-    pub rpms: Vec<PathBuf>,
+    pub rpms: Vec<RpmInput>,
     pub builds: Option<&'a Builds>,
     pub key: &'a SigningKey,
     pub options: &'a PublishOptions,
@@ -117,48 +143,40 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     let mut copy = Vec::new();
     let mut unchanged = 0;
 
-    // Packages: new ones are copied into the pool; one already there with
-    // the same name must be the same bytes.
+    // Packages: new ones are copied in (.deb into the pool, .rpm into each
+    // of its yum repositories); one already there with the same name must
+    // be the same bytes.
+    let mut intake = Intake {
+        repo,
+        old: &old,
+        copy: &mut copy,
+    };
     for input in debs {
-        let pool = format!("deb/{}", input.package.filename);
-        match state
-            .debs
-            .iter_mut()
-            .find(|d| d.package.filename == input.package.filename)
-        {
-            Some(held) if held.package.sha256 == input.package.sha256 => {
-                for c in input.codenames {
-                    if !held.codenames.contains(&c) {
-                        held.codenames.push(c);
-                    }
-                }
-                held.codenames.sort();
-                if pool_file_intact(repo, &pool, &old) {
-                    unchanged += 1;
-                } else {
-                    copy.push(copy_in(&input.source, &pool, input.package.size, &input.package.sha256));
-                }
-            }
-            Some(_) => {
-                return Err(PublishError::Conflict {
-                    path: input.source,
-                    message: format!(
-                        "the repository already holds a different {pool} (same name, version and architecture, other bytes): raise the version or the release"
-                    ),
-                })
-            }
-            None => {
-                copy.push(copy_in(&input.source, &pool, input.package.size, &input.package.sha256));
-                state.debs.push(StoredDeb {
-                    package: input.package,
-                    codenames: input.codenames,
-                });
-            }
+        let stored = StoredDeb {
+            package: input.package,
+            codenames: input.codenames,
+        };
+        let pool = |d: &StoredDeb| vec![format!("deb/{}", d.package.filename)];
+        if intake.take(&mut state.debs, stored, &input.source, pool)? {
+            unchanged += 1;
+        }
+    }
+    for input in rpms {
+        let stored = StoredRpm {
+            package: input.package,
+            distros: input.distros,
+        };
+        let yum = |r: &StoredRpm| rpm_pool_paths(targets, &r.distros, r.file_name()).collect();
+        if intake.take(&mut state.rpms, stored, &input.source, yum)? {
+            unchanged += 1;
         }
     }
     state
         .debs
         .sort_by(|a, b| a.package.filename.cmp(&b.package.filename));
+    state
+        .rpms
+        .sort_by(|a, b| a.package.href.cmp(&b.package.href));
 
     // Build records: prebuilt modules, failures and out-of-range kernels.
     if let Some(builds) = builds {
@@ -250,6 +268,7 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         state
             .debs
             .retain(|d| kept.contains(upstream(d.package.version())));
+        state.rpms.retain(|r| kept.contains(&r.package.version));
         state.kernels.retain(|k| kept.contains(&k.version));
         copy.retain(|c| {
             !c.to.starts_with("deb/pool/")
@@ -257,6 +276,13 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
                     .debs
                     .iter()
                     .any(|d| format!("deb/{}", d.package.filename) == c.to)
+        });
+        copy.retain(|c| {
+            !c.to.starts_with("rpm/")
+                || state
+                    .rpms
+                    .iter()
+                    .any(|r| rpm_pool_paths(targets, &r.distros, r.file_name()).any(|p| p == c.to))
         });
         copy.retain(|c| {
             !c.to.starts_with("prebuilt/")
@@ -304,7 +330,9 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
             archs.push(t.arch.clone());
         }
     }
-    let mut by_hash = BTreeMap::new();
+    // Files named by their digest (apt's by-hash lists, yum's metadata):
+    // kept one generation after they go out of use.
+    let mut content_addressed = BTreeMap::new();
     for (codename, archs) in &codenames {
         let packages: Vec<&apt::PoolPackage> = state
             .debs
@@ -319,7 +347,7 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         let base = format!("deb/dists/{codename}");
         for file in dist.indexes {
             let hashed = format!("{base}/{}", file.by_hash_path());
-            by_hash.insert(hashed.clone(), fact(&file.bytes));
+            content_addressed.insert(hashed.clone(), fact(&file.bytes));
             put(hashed, Stage::New, file.bytes.clone());
             put(format!("{base}/{}", file.path), Stage::Index, file.bytes);
         }
@@ -342,6 +370,39 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         );
     }
 
+    // yum/dnf/zypper: one rpm/<distro>/<arch>/ per RPM-family target, its
+    // repomd.xml signed beside it.
+    let repodata_options = RepodataOptions {
+        compression: options.rpm_compression,
+        timestamp: when,
+        clamp_file_times_to: Some(when),
+    };
+    for t in &targets.rpm {
+        let packages: Vec<&rpm_md::RpmPackage> = state
+            .rpms
+            .iter()
+            .filter(|r| r.distros.contains(&t.distro))
+            .map(|r| &r.package)
+            .collect();
+        let repodata = rpm_md::repodata_of(&packages, &repodata_options)?;
+        let base = t.dir();
+        for (path, bytes) in repodata.files {
+            if path == Repodata::REPOMD {
+                let signature = key.detached_armored(&bytes, when)?;
+                put(format!("{base}/{path}"), Stage::Signed, bytes);
+                put(
+                    format!("{base}/{}", Repodata::REPOMD_SIGNATURE),
+                    Stage::Signed,
+                    signature.into_bytes(),
+                );
+            } else {
+                let path = format!("{base}/{path}");
+                content_addressed.insert(path.clone(), fact(&bytes));
+                put(path, Stage::New, bytes);
+            }
+        }
+    }
+
     // The index and the per-kernel lookups, each with a detached signature.
     let routes = index::dkms_routes(&state, targets);
     let lookups = index::lookups(&state, &routes, &freshness);
@@ -351,7 +412,8 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         put(path.clone(), Stage::Index, json);
         put(format!("{path}.asc"), Stage::Index, sig.into_bytes());
     }
-    let index_json = to_json(&index::index(&state, routes, &lookups, &freshness));
+    let index_value = index::index(&state, routes, &lookups, &freshness);
+    let index_json = to_json(&index_value);
     let index_sig = key.detached_armored(&index_json, when)?;
     put("index.json".into(), Stage::Signed, index_json);
     put(
@@ -360,11 +422,37 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         index_sig.into_bytes(),
     );
 
-    // The public key, for apt's signed-by and the installer.
+    // The matrix page, and the installer script when --url gave its address.
+    let records = builds.map_or(&[][..], |b| b.records.as_slice());
+    let page_options = PageOptions {
+        distros: targets.page.clone(),
+        repo_url: options.repo_url.clone(),
+        key_name: targets.module.clone(),
+    };
+    let html = page::render_page(&index_value, records, &page_options)?;
+    put("index.html".into(), Stage::Index, html.into_bytes());
+    if let Some(script) = &options.install_script {
+        put(
+            INSTALL_SCRIPT.into(),
+            Stage::Index,
+            script.clone().into_bytes(),
+        );
+    }
+
+    // The public key, for apt's signed-by and the installer; zypper
+    // imports it from repomd.xml.key beside the metadata it signs.
+    let public_armored = key.public_key_armored()?;
+    for t in &targets.rpm {
+        put(
+            format!("{}/repodata/repomd.xml.key", t.dir()),
+            Stage::Index,
+            public_armored.clone().into_bytes(),
+        );
+    }
     put(
         format!("keys/{}.asc", targets.module),
         Stage::Index,
-        key.public_key_armored()?.into_bytes(),
+        public_armored.into_bytes(),
     );
     put(
         format!("keys/{}.gpg", targets.module),
@@ -395,6 +483,17 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
             },
         );
     }
+    for r in &state.rpms {
+        for path in rpm_pool_paths(targets, &r.distros, r.file_name()) {
+            files.insert(
+                path,
+                FileFact {
+                    size: r.package.size,
+                    sha256: digest_bytes(&r.package.sha256),
+                },
+            );
+        }
+    }
     for k in &state.kernels {
         if let KernelStatus::Prebuilt { entry } = &k.status {
             files.insert(
@@ -417,11 +516,16 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
             );
         }
     }
-    files.extend(by_hash.iter().map(|(k, v)| (k.clone(), *v)));
+    files.extend(content_addressed.iter().map(|(k, v)| (k.clone(), *v)));
+    if options.install_script.is_none() {
+        if let Some(f) = old.files.get(INSTALL_SCRIPT) {
+            files.insert(INSTALL_SCRIPT.into(), *f);
+        }
+    }
     let retained: BTreeMap<String, FileFact> = old
         .files
         .iter()
-        .filter(|(p, _)| p.contains("/by-hash/") && !files.contains_key(*p))
+        .filter(|(p, _)| is_content_addressed(p) && !files.contains_key(*p))
         .map(|(p, f)| (p.clone(), *f))
         .collect();
     let remove: Vec<String> = old
@@ -459,34 +563,174 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         write,
         remove,
         unchanged,
-        rpms,
         state,
     })
 }
 
-/// Fills each prebuilt entry's package fields from the .deb in the
+/// Fills each prebuilt entry's package fields from the package in the
 /// repository that carries it (same kernel, same version, its distro's
-/// codename).
+/// apt codename or yum repository).
 fn link_prebuilt_packages(state: &mut RepoState, targets: &Targets) {
-    let debs = state.debs.clone();
+    let debs = std::mem::take(&mut state.debs);
+    let rpms = std::mem::take(&mut state.rpms);
     for k in &mut state.kernels {
         let KernelStatus::Prebuilt { entry } = &mut k.status else {
             continue;
         };
-        let Some(codename) = targets.codename_of(&k.distro) else {
-            continue;
-        };
-        let name = prebuilt_package_name(&targets.module, PackageFamily::Deb, &k.kernel_release);
-        entry.prebuilt_package = name.clone();
-        if let Some(d) = debs.iter().find(|d| {
-            d.package.name() == name
-                && upstream(d.package.version()) == k.version
-                && d.codenames.iter().any(|c| c == codename)
-        }) {
-            entry.package_path = format!("deb/{}", d.package.filename);
-            entry.package_sha256 = d.package.sha256.clone();
+        if let Some(codename) = targets.codename_of(&k.distro) {
+            let name =
+                prebuilt_package_name(&targets.module, PackageFamily::Deb, &k.kernel_release);
+            entry.prebuilt_package = name.clone();
+            if let Some(d) = debs.iter().find(|d| {
+                d.package.name() == name
+                    && upstream(d.package.version()) == k.version
+                    && d.codenames.iter().any(|c| c == codename)
+            }) {
+                entry.package_path = format!("deb/{}", d.package.filename);
+                entry.package_sha256 = d.package.sha256.clone();
+            }
+        } else if let Some(t) = targets.rpm.iter().find(|t| t.distro == k.distro) {
+            let name =
+                prebuilt_package_name(&targets.module, PackageFamily::Rpm, &k.kernel_release);
+            entry.prebuilt_package = name.clone();
+            if let Some(r) = rpms.iter().find(|r| {
+                r.package.name == name
+                    && r.package.version == k.version
+                    && r.distros.contains(&t.distro)
+            }) {
+                entry.package_path = format!("{}/{}", t.dir(), r.package.href);
+                entry.package_sha256 = r.package.sha256.clone();
+            }
         }
     }
+    state.debs = debs;
+    state.rpms = rpms;
+}
+
+/// A package file the repository keeps: a .deb in its codenames, an .rpm
+/// in its distros' yum repositories.
+trait HeldPackage {
+    fn file_name(&self) -> &str;
+    fn size(&self) -> u64;
+    fn sha256(&self) -> &str;
+    /// The codenames or distros that hold it.
+    fn held_in(&mut self) -> &mut Vec<String>;
+}
+
+impl HeldPackage for StoredDeb {
+    fn file_name(&self) -> &str {
+        &self.package.filename
+    }
+    fn size(&self) -> u64 {
+        self.package.size
+    }
+    fn sha256(&self) -> &str {
+        &self.package.sha256
+    }
+    fn held_in(&mut self) -> &mut Vec<String> {
+        &mut self.codenames
+    }
+}
+
+impl HeldPackage for StoredRpm {
+    fn file_name(&self) -> &str {
+        StoredRpm::file_name(self)
+    }
+    fn size(&self) -> u64 {
+        self.package.size
+    }
+    fn sha256(&self) -> &str {
+        &self.package.sha256
+    }
+    fn held_in(&mut self) -> &mut Vec<String> {
+        &mut self.distros
+    }
+}
+
+/// Takes input packages into the new state, planning the copies they need.
+struct Intake<'a> {
+    repo: &'a Path,
+    old: &'a RepoState,
+    copy: &'a mut Vec<CopyIn>,
+}
+
+impl Intake<'_> {
+    /// Takes `incoming` (read from `source`) into `held`, copied to each of
+    /// `paths` whose file is missing or changed. True when the repository
+    /// already held it, intact.
+    fn take<P: HeldPackage>(
+        &mut self,
+        held: &mut Vec<P>,
+        mut incoming: P,
+        source: &Path,
+        paths: impl Fn(&P) -> Vec<String>,
+    ) -> Result<bool> {
+        let index = match held.iter().position(|h| h.file_name() == incoming.file_name()) {
+            Some(i) if held[i].sha256() != incoming.sha256() => {
+                return Err(PublishError::Conflict {
+                    path: source.to_path_buf(),
+                    message: format!(
+                        "the repository already holds a different {} (same name, version and architecture, other bytes): raise the version or the release",
+                        incoming.file_name()
+                    ),
+                })
+            }
+            Some(i) => {
+                let more = std::mem::take(incoming.held_in());
+                let targets = held[i].held_in();
+                for t in more {
+                    if !targets.contains(&t) {
+                        targets.push(t);
+                    }
+                }
+                targets.sort();
+                i
+            }
+            None => {
+                held.push(incoming);
+                held.len() - 1
+            }
+        };
+        let package = &held[index];
+        let mut intact = true;
+        for to in paths(package) {
+            if !pool_file_intact(self.repo, &to, self.old) {
+                intact = false;
+                self.copy
+                    .push(copy_in(source, &to, package.size(), package.sha256()));
+            }
+        }
+        // Only a file the old state names can be intact: a new package
+        // always counts as copied.
+        Ok(intact)
+    }
+}
+
+/// Where an .rpm lives in each of `distros`' yum repositories (distros no
+/// longer among the targets are left out).
+fn rpm_pool_paths<'a>(
+    targets: &'a Targets,
+    distros: &'a [String],
+    file_name: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    targets
+        .rpm
+        .iter()
+        .filter(|t| distros.contains(&t.distro))
+        .map(move |t| format!("{}/Packages/{file_name}", t.dir()))
+}
+
+/// A file named by its digest: apt's by-hash lists and yum's
+/// `<sha256>-primary.xml.gz` and the like (repomd.xml, its signature and
+/// its key are read by name).
+fn is_content_addressed(path: &str) -> bool {
+    let yum_digest_named = path.contains("/repodata/")
+        && path.rsplit('/').next().is_some_and(|name| {
+            name.split_once('-').is_some_and(|(digest, _)| {
+                digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+        });
+    path.contains("/by-hash/") || yum_digest_named
 }
 
 fn copy_in(from: &Path, to: &str, size: u64, sha256: &str) -> CopyIn {

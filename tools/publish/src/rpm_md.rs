@@ -498,7 +498,12 @@ impl Repodata {
 /// The `repodata/` files for `packages` (in any order; written sorted by
 /// location).
 pub fn repodata(packages: &[RpmPackage], options: &RepodataOptions) -> Result<Repodata, Error> {
-    let mut sorted: Vec<&RpmPackage> = packages.iter().collect();
+    repodata_of(&packages.iter().collect::<Vec<_>>(), options)
+}
+
+/// [`repodata`] of borrowed records (a publish's state holds them).
+pub fn repodata_of(packages: &[&RpmPackage], options: &RepodataOptions) -> Result<Repodata, Error> {
+    let mut sorted: Vec<&RpmPackage> = packages.to_vec();
     sorted.sort_by(|a, b| a.href.cmp(&b.href));
     for pair in sorted.windows(2) {
         if pair[0].href == pair[1].href {

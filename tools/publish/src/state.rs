@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::apt::PoolPackage;
 use crate::error::{PublishError, Result};
+use crate::rpm_md::RpmPackage;
 
 pub const STATE_DIR: &str = ".kmodfarm";
 pub const STATE_FILE: &str = ".kmodfarm/state.json";
@@ -25,6 +26,11 @@ pub struct RepoState {
     /// The serial of the published generation.
     pub serial: u64,
     pub debs: Vec<StoredDeb>,
+    /// The .rpm files, with the metadata read from them once: an
+    /// incremental publish makes `repodata/` from these records without
+    /// opening the packages again.
+    #[serde(default)]
+    pub rpms: Vec<StoredRpm>,
     pub kernels: Vec<StoredKernel>,
     /// Every file the published generation consists of, relative to the
     /// repository root, with its size and SHA-256.
@@ -39,6 +45,23 @@ pub struct RepoState {
 pub struct StoredDeb {
     pub package: PoolPackage,
     pub codenames: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRpm {
+    pub package: RpmPackage,
+    /// Target distros whose `rpm/<distro>/<arch>/` holds it.
+    pub distros: Vec<String>,
+}
+
+impl StoredRpm {
+    /// The file name, as in `Packages/<file name>`.
+    pub fn file_name(&self) -> &str {
+        self.package
+            .href
+            .rsplit_once('/')
+            .map_or(self.package.href.as_str(), |(_, name)| name)
+    }
 }
 
 /// What the repository says about one (distro, arch, kernel, module).
@@ -102,6 +125,7 @@ impl RepoState {
             .debs
             .iter()
             .map(|d| upstream(d.package.version()).to_string())
+            .chain(self.rpms.iter().map(|r| r.package.version.clone()))
             .chain(self.kernels.iter().map(|k| k.version.clone()))
             .collect();
         v.sort_by(|a, b| crate::debversion::compare(b, a));

@@ -17,7 +17,8 @@ use kmodfarm_model::KernelRelease;
 mod synthetic_deb;
 use synthetic_deb::synthetic_deb;
 
-use kmodfarm_publish::inputs::{DebTarget, Targets};
+use kmodfarm_publish::inputs::{DebTarget, RpmTarget, Targets};
+use kmodfarm_publish::page::PageDistro;
 use kmodfarm_publish::sign::{generate, Passphrase, SigningKey};
 use kmodfarm_publish::{execute, prepare, Disk, PublishOptions, Request};
 use sha2::{Digest, Sha256};
@@ -37,6 +38,21 @@ fn tiny_deb(dir: &Path, name: &str, version: &str, arch: &str) -> PathBuf {
     path
 }
 
+/// A minimal noarch .rpm (the rpm crate, as `kmodfarm package` uses it),
+/// the same bytes every time.
+fn tiny_rpm(dir: &Path, name: &str, version: &str) -> PathBuf {
+    let config = rpm::BuildConfig::v4().source_date(rpm::Timestamp(1_700_000_000));
+    let pkg = rpm::PackageBuilder::new(name, version, "GPL-2.0-only", "noarch", "test package")
+        .using_config(config)
+        .release("1")
+        .build()
+        .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{name}-{version}-1.noarch.rpm"));
+    pkg.write_file(&path).unwrap();
+    path
+}
+
 fn targets() -> Targets {
     Targets {
         module: "kmfdemo".into(),
@@ -52,7 +68,26 @@ fn targets() -> Targets {
                 arch: "amd64".into(),
             },
         ],
-        distros: vec!["debian-12".into(), "debian-13".into()],
+        rpm: vec![RpmTarget {
+            distro: "rhel-9".into(),
+            arch: "x86_64".into(),
+        }],
+        distros: vec!["debian-12".into(), "debian-13".into(), "rhel-9".into()],
+        page: vec![
+            page_distro("debian-12", "Debian 12", "apt", Some("bookworm")),
+            page_distro("debian-13", "Debian 13", "apt", Some("trixie")),
+            page_distro("rhel-9", "RHEL 9", "dnf", None),
+        ],
+    }
+}
+
+fn page_distro(id: &str, name: &str, manager: &str, codename: Option<&str>) -> PageDistro {
+    PageDistro {
+        id: id.into(),
+        name: name.into(),
+        package_manager: manager.into(),
+        codename: codename.map(Into::into),
+        yum_path: codename.is_none().then(|| format!("rpm/{id}/x86_64")),
     }
 }
 
@@ -150,7 +185,7 @@ impl Setup {
             options: PublishOptions {
                 keep,
                 valid_for: Some(7 * 86_400),
-                now,
+                ..PublishOptions::at(now)
             },
             // Not a contention test: other tests in this process spawn
             // programs, and a child between fork and exec briefly holds a
@@ -188,9 +223,10 @@ fn text(repo: &Path, p: &str) -> String {
 }
 
 #[test]
-fn the_unsigned_files_are_what_apt_and_the_installer_expect() {
+fn the_unsigned_files_are_what_apt_dnf_and_the_installer_expect() {
     let s = Setup::new();
     tiny_deb(&s.path("pk"), "kmfdemo-dkms", "1.0.0-1", "all");
+    tiny_rpm(&s.path("pk"), "kmfdemo-dkms", "1.0.0");
     builds(&s.path("builds"), "1.0.0");
     tiny_deb(
         &s.path("pk"),
@@ -227,6 +263,50 @@ fn the_unsigned_files_are_what_apt_and_the_installer_expect() {
         entry["sha256"].as_str().unwrap()
     );
     assert!(repo.join(entry["package_path"].as_str().unwrap()).is_file());
+    // The yum repository holds the -dkms rpm, and the index names it as
+    // RHEL 9's DKMS route.
+    let yum = "rpm/rhel-9/x86_64";
+    assert!(repo
+        .join(format!("{yum}/Packages/kmfdemo-dkms-1.0.0-1.noarch.rpm"))
+        .is_file());
+    let rhel = index["dkms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["distro"] == "rhel-9")
+        .expect("a DKMS route for rhel-9");
+    assert_eq!(
+        rhel["package_path"],
+        format!("{yum}/Packages/kmfdemo-dkms-1.0.0-1.noarch.rpm")
+    );
+    let repomd = text(&repo, &format!("{yum}/repodata/repomd.xml"));
+    let primary = repomd
+        .split("href=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .find(|h| h.contains("-primary."))
+        .expect("repomd.xml names primary");
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(
+            std::fs::File::open(repo.join(yum).join(primary)).unwrap(),
+        ),
+        &mut xml,
+    )
+    .unwrap();
+    assert!(
+        xml.contains("<name>kmfdemo-dkms</name>")
+            && xml.contains("href=\"Packages/kmfdemo-dkms-1.0.0-1.noarch.rpm\""),
+        "{xml}"
+    );
+    // The matrix page is there, one row per kernel the index knows.
+    let page = text(&repo, "index.html");
+    for k in ["6.1.0-57-amd64", "6.12.57+deb12-amd64", "5.10.0-30-amd64"] {
+        assert!(
+            page.contains(&format!("data-kernel=\"{k}\"")),
+            "{k} not on the page"
+        );
+    }
     // Every signature verifies under the published key.
     let keyring = repo.join("keys/kmfdemo.gpg");
     for (sig, data) in [
@@ -240,6 +320,10 @@ fn the_unsigned_files_are_what_apt_and_the_installer_expect() {
             Some("deb/dists/trixie/Release"),
         ),
         ("deb/dists/trixie/InRelease", None),
+        (
+            "rpm/rhel-9/x86_64/repodata/repomd.xml.asc",
+            Some("rpm/rhel-9/x86_64/repodata/repomd.xml"),
+        ),
     ] {
         let mut cmd = Command::new("gpgv");
         cmd.arg("--keyring").arg(&keyring).arg(repo.join(sig));

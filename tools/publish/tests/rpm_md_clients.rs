@@ -1,17 +1,18 @@
-//! Real dnf and zypper read a yum repository whose repodata `rpm_md`
-//! wrote, served by `kmodfarm serve` on 127.0.0.1, with every signature
-//! check on: `gpgcheck=1` and `repo_gpgcheck=1` (dnf), `--gpgcheck` and the
-//! repomd.xml.asc check (zypper). Tampered metadata and a repomd signed by
-//! another key are refused.
+//! Real dnf and zypper read the yum repository `kmodfarm publish` writes
+//! (repodata and repomd.xml.asc signed by the project's own OpenPGP code,
+//! with a key from `kmodfarm keygen`), served by `kmodfarm serve` on
+//! 127.0.0.1, with every signature check on: `gpgcheck=1` and
+//! `repo_gpgcheck=1` (dnf), `--gpgcheck` and the repomd.xml.asc check
+//! (zypper). Tampered metadata and a repomd signed by another key are
+//! refused. The packages are signed by `kmodfarm package --sign-key` with
+//! the same key.
 //!
-//! repomd.xml is signed with gpg here until the project's own signing (the
-//! publish command's) lands; the packages are signed by `kmodfarm package
-//! --sign-key`.
-//!
-//! The RHEL archive cannot be reached from here, so the repository also
-//! holds `kmodfarm-test-rhel-base`, a stand-in made by the test that
-//! provides what the packages require from the distro (dkms, gcc, make,
-//! kernel-devel, /bin/sh and the kernel), so dnf can resolve an install.
+//! The RHEL archive cannot be reached from here, so a second repository
+//! beside ours holds `kmodfarm-test-rhel-base`, a stand-in made by the test
+//! that provides what the packages require from the distro (dkms, gcc,
+//! make, kernel-devel, /bin/sh and the kernel), so dnf can resolve an
+//! install. gpg is used only to make the "someone else" key of the
+//! refusal checks.
 
 mod rpm_md_support;
 mod serve_support;
@@ -19,17 +20,36 @@ mod serve_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmodfarm_publish::rpm_md::{repodata, MetadataCompression, RepodataOptions, RpmPackage};
+use kmodfarm_publish::rpm_md::{repodata, RepodataOptions, RpmPackage};
+use kmodfarm_publish::sign::{Passphrase, SigningKey};
+use kmodfarm_tests::dnf::{said, Dnf, YumRepo};
+use kmodfarm_tests::{write_build_output, StandInBuild};
 use rpm_md_support::*;
 use serve_support::*;
 
 const KERNEL: &str = "5.14.0-503.40.1.el9_5.x86_64";
 const YUM_DIR: &str = "rpm/rhel-9/x86_64";
+/// The stand-in distro repository, beside ours in the served directory.
+const BASE_DIR: &str = "stand-in-rhel-base";
 
 struct Key {
-    home: tempfile::TempDir,
     secret: PathBuf,
     public: PathBuf,
+}
+
+/// The repository key, made by `kmodfarm keygen` (Ed25519).
+fn kmodfarm_key(dir: &Path) -> Key {
+    let out = dir.join("key");
+    let made = Command::new(kmodfarm_tests::kmodfarm_bin())
+        .args(["keygen", "--name", "kmfdemo", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    Key {
+        secret: out.join("kmfdemo.secret.asc"),
+        public: out.join("kmfdemo.asc"),
+    }
 }
 
 fn gpg(home: &Path) -> Command {
@@ -39,26 +59,41 @@ fn gpg(home: &Path) -> Command {
     cmd
 }
 
-fn make_key(uid: &str) -> Key {
-    let home = tempfile::tempdir().unwrap();
-    run(gpg(home.path()).args(["--quick-gen-key", uid, "rsa3072", "sign", "never"]));
-    let secret = home.path().join("secret.asc");
-    let public = home.path().join("public.asc");
-    std::fs::write(
-        &secret,
-        run(gpg(home.path()).args(["--armor", "--export-secret-keys"])),
-    )
-    .unwrap();
-    std::fs::write(&public, run(gpg(home.path()).args(["--armor", "--export"]))).unwrap();
-    Key {
-        home,
-        secret,
-        public,
-    }
+/// A key the clients were never given: gpg's, to sign with gpg.
+struct Stranger {
+    home: tempfile::TempDir,
 }
 
-/// The stand-in for the distro's own packages (see the top of the file).
-fn rhel_base(out: &Path, key: &Key) -> PathBuf {
+fn stranger() -> Stranger {
+    let home = tempfile::tempdir().unwrap();
+    run(gpg(home.path()).args([
+        "--quick-gen-key",
+        "someone else <else@example.org>",
+        "rsa3072",
+        "sign",
+        "never",
+    ]));
+    Stranger { home }
+}
+
+fn sign_repomd_as_stranger(yum: &Path, key: &Stranger) {
+    let sig = yum.join("repodata/repomd.xml.asc");
+    let _ = std::fs::remove_file(&sig);
+    run(gpg(key.home.path())
+        .args([
+            "--armor",
+            "--detach-sign",
+            "--digest-algo",
+            "SHA512",
+            "--output",
+        ])
+        .arg(&sig)
+        .arg(yum.join("repodata/repomd.xml")));
+}
+
+/// The stand-in for the distro's own repository (see the top of the file),
+/// signed with the same key so one `gpgkey=` serves both.
+fn rhel_base(root: &Path, key: &Key) {
     use rpm::Dependency;
     let mut builder = rpm::PackageBuilder::new(
         "kmodfarm-test-rhel-base",
@@ -78,114 +113,108 @@ fn rhel_base(out: &Path, key: &Key) -> PathBuf {
     ));
     let signer = rpm::signature::pgp::Signer::from_asc_file(&key.secret).unwrap();
     let pkg = builder.build_and_sign(signer).unwrap();
-    let path = out.join("kmodfarm-test-rhel-base-1.0-1.x86_64.rpm");
-    pkg.write_file(&path).unwrap();
-    path
-}
-
-/// A repository root with `rpm/rhel-9/x86_64/` (signed packages, repodata,
-/// repomd.xml.asc and .key) and `keys/kmodfarm.asc`.
-fn publish(dir: &Path, key: &Key, compression: MetadataCompression) -> PathBuf {
-    let made = packages(dir, &["--sign-key", key.secret.to_str().unwrap()]);
-    let root = dir.join("published");
-    let yum = root.join(YUM_DIR);
-    std::fs::create_dir_all(&yum).unwrap();
-    let mut records = Vec::new();
-    let kmodfarm_made = made.iter().filter(|p| {
-        let n = p.file_name().unwrap().to_str().unwrap();
-        n.starts_with("kmfdemo-dkms") || n.starts_with("kmod-kmfdemo")
-    });
-    let base = rhel_base(dir, key);
-    for file in kmodfarm_made.chain(std::iter::once(&base)) {
-        let name = file.file_name().unwrap().to_str().unwrap();
-        let href = format!("Packages/{name}");
-        std::fs::create_dir_all(yum.join("Packages")).unwrap();
-        std::fs::copy(file, yum.join(&href)).unwrap();
-        records.push(RpmPackage::read(&yum.join(&href), &href).unwrap());
-    }
-    assert_eq!(records.len(), 4);
-    let data = repodata(&records, &RepodataOptions::from_env(compression)).unwrap();
+    let dir = root.join(BASE_DIR);
+    let href = "Packages/kmodfarm-test-rhel-base-1.0-1.x86_64.rpm";
+    std::fs::create_dir_all(dir.join("Packages")).unwrap();
+    pkg.write_file(dir.join(href)).unwrap();
+    let record = RpmPackage::read(&dir.join(href), href).unwrap();
+    let data = repodata(&[record], &RepodataOptions::from_env(Default::default())).unwrap();
     for (path, bytes) in &data.files {
-        let p = yum.join(path);
+        let p = dir.join(path);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
     }
-    sign_repomd(&yum, key);
-    std::fs::copy(&key.public, yum.join("repodata/repomd.xml.key")).unwrap();
-    std::fs::create_dir_all(root.join("keys")).unwrap();
-    std::fs::copy(&key.public, root.join("keys/kmodfarm.asc")).unwrap();
+    let signing = SigningKey::load(&key.secret, &Passphrase::None).unwrap();
+    let sig = signing
+        .detached_armored(data.repomd(), 1_700_000_000)
+        .unwrap();
+    std::fs::write(dir.join("repodata/repomd.xml.asc"), sig).unwrap();
+}
+
+/// The records `kmodfarm build` would have written beside the modules
+/// `packages` made, so publish knows which distro each kmod package is for.
+fn build_records(build: &Path) {
+    let dir = build.join("rhel-9/x86_64");
+    let kernels: Vec<kmodfarm_model::KernelRelease> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            kmodfarm_model::KernelRelease::parse(&e.unwrap().file_name().to_string_lossy()).unwrap()
+        })
+        .collect();
+    let files: Vec<PathBuf> = kernels
+        .iter()
+        .map(|k| dir.join(k.as_str()).join("kmfdemo.ko.zst"))
+        .collect();
+    let builds: Vec<_> = kernels
+        .iter()
+        .zip(&files)
+        .map(|(k, f)| (k, StandInBuild::Built(f)))
+        .collect();
+    write_build_output(build, "kmfdemo", "1.0.0", "rhel-9", "x86_64", &builds);
+}
+
+/// `kmodfarm package` output for rhel-9 (signed), published with `kmodfarm
+/// publish`, the stand-in base repository beside it. Returns the served root.
+fn publish(dir: &Path, key: &Key, metadata: &str) -> PathBuf {
+    let made = packages(dir, &["--sign-key", key.secret.to_str().unwrap()]);
+    let pk = dir.join("pk");
+    std::fs::create_dir_all(&pk).unwrap();
+    for file in made.iter().filter(|p| {
+        let n = p.file_name().unwrap().to_str().unwrap();
+        n.starts_with("kmfdemo-dkms") || n.starts_with("kmod-kmfdemo")
+    }) {
+        std::fs::copy(file, pk.join(file.file_name().unwrap())).unwrap();
+    }
+    build_records(&dir.join("build"));
+    let root = dir.join("published");
+    let out = Command::new(kmodfarm_tests::kmodfarm_bin())
+        .arg("--manifest")
+        .arg(kmodfarm_tests::module_dir().join("kmodfarm.toml"))
+        .arg("publish")
+        .arg("--repo")
+        .arg(&root)
+        .arg("--key")
+        .arg(&key.secret)
+        .arg("--packages")
+        .arg(&pk)
+        .arg("--builds")
+        .arg(dir.join("build"))
+        .args(["--rpm-metadata", metadata])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kmodfarm publish: {}", text(&out));
+    rhel_base(&root, key);
     root
 }
 
-fn sign_repomd(yum: &Path, key: &Key) {
-    let sig = yum.join("repodata/repomd.xml.asc");
-    let _ = std::fs::remove_file(&sig);
-    run(gpg(key.home.path())
-        .args([
-            "--armor",
-            "--detach-sign",
-            "--digest-algo",
-            "SHA512",
-            "--output",
-        ])
-        .arg(&sig)
-        .arg(yum.join("repodata/repomd.xml")));
-}
-
-/// A fresh dnf world: its installroot, repo definitions and cache.
-struct Dnf {
-    dir: tempfile::TempDir,
-}
-
-impl Dnf {
-    fn new(url: &str) -> Dnf {
-        let dir = tempfile::tempdir().unwrap();
-        let repos = dir.path().join("repos.d");
-        std::fs::create_dir_all(&repos).unwrap();
-        std::fs::create_dir_all(dir.path().join("root")).unwrap();
-        std::fs::write(
-            repos.join("kmodfarm.repo"),
-            format!(
-                "[kmodfarm]\nname=kmodfarm test repository\nbaseurl={url}{YUM_DIR}/\n\
-                 enabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey={url}keys/kmodfarm.asc\n\
-                 metadata_expire=0\n"
-            ),
-        )
-        .unwrap();
-        Dnf { dir }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        let d = self.dir.path();
-        Command::new("dnf")
-            .arg("-y")
-            .arg(format!("--installroot={}", d.join("root").display()))
-            .arg(format!("--setopt=reposdir={}", d.join("repos.d").display()))
-            .arg(format!("--setopt=cachedir={}", d.join("cache").display()))
-            .args(["--releasever=9", "--setopt=install_weak_deps=False"])
-            .arg("--setopt=skip_if_unavailable=False")
-            .args(args)
-            .output()
-            .expect("dnf runs")
-    }
+fn dnf(url: &str) -> Dnf {
+    let key = format!("{url}keys/kmfdemo.asc");
+    Dnf::new(&[
+        YumRepo {
+            id: "kmodfarm",
+            baseurl: &format!("{url}{YUM_DIR}/"),
+            gpgkey: &key,
+        },
+        YumRepo {
+            id: "stand-in-base",
+            baseurl: &format!("{url}{BASE_DIR}/"),
+            gpgkey: &key,
+        },
+    ])
 }
 
 fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    said(out)
 }
 
 #[test]
 fn dnf_reads_the_signed_repository_and_downloads_packages() {
     let tmp = tempfile::tempdir().unwrap();
-    let key = make_key("kmodfarm test repo <repo@example.org>");
-    let root = publish(tmp.path(), &key, MetadataCompression::Gzip);
+    let key = kmodfarm_key(tmp.path());
+    let root = publish(tmp.path(), &key, "gzip");
     let served = Served::start(&root, &["--quiet"]);
 
-    let dnf = Dnf::new(&served.url);
+    let dnf = dnf(&served.url);
     let cache = dnf.run(&["makecache"]);
     assert!(cache.status.success(), "dnf makecache: {}", text(&cache));
 
@@ -231,9 +260,14 @@ fn dnf_reads_the_signed_repository_and_downloads_packages() {
         ]
     );
     for name in &got {
+        let dir = if name.starts_with("kmodfarm-test") {
+            BASE_DIR
+        } else {
+            YUM_DIR
+        };
         assert_eq!(
             std::fs::read(downloads.join(name)).unwrap(),
-            std::fs::read(root.join(YUM_DIR).join("Packages").join(name)).unwrap(),
+            std::fs::read(root.join(dir).join("Packages").join(name)).unwrap(),
             "{name} arrived changed"
         );
     }
@@ -257,10 +291,10 @@ fn dnf_reads_the_signed_repository_and_downloads_packages() {
 #[test]
 fn dnf_reads_zstd_metadata() {
     let tmp = tempfile::tempdir().unwrap();
-    let key = make_key("kmodfarm test repo <repo@example.org>");
-    let root = publish(tmp.path(), &key, MetadataCompression::Zstd);
+    let key = kmodfarm_key(tmp.path());
+    let root = publish(tmp.path(), &key, "zstd");
     let served = Served::start(&root, &["--quiet"]);
-    let dnf = Dnf::new(&served.url);
+    let dnf = dnf(&served.url);
     let cache = dnf.run(&["makecache"]);
     assert!(
         cache.status.success(),
@@ -321,8 +355,8 @@ fn lower_the_requirement(xml: &str) -> String {
 #[test]
 fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
     let tmp = tempfile::tempdir().unwrap();
-    let key = make_key("kmodfarm test repo <repo@example.org>");
-    let root = publish(tmp.path(), &key, MetadataCompression::Gzip);
+    let key = kmodfarm_key(tmp.path());
+    let root = publish(tmp.path(), &key, "gzip");
     let yum = root.join(YUM_DIR);
     let pristine = tmp.path().join("pristine");
     run(Command::new("cp").arg("-a").arg(&yum).arg(&pristine));
@@ -334,7 +368,7 @@ fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
 
     // primary.xml changed, repomd.xml left alone: the checksum catches it.
     tamper_primary(&yum, lower_the_requirement, false);
-    let out = Dnf::new(&served.url).run(&["makecache"]);
+    let out = dnf(&served.url).run(&["makecache"]);
     assert!(
         !out.status.success() && text(&out).contains("checksum doesn't match"),
         "dnf accepted a primary.xml that does not match repomd.xml: {}",
@@ -344,7 +378,7 @@ fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
     // primary.xml and repomd.xml's checksums changed: the signature catches it.
     restore();
     tamper_primary(&yum, lower_the_requirement, true);
-    let out = Dnf::new(&served.url).run(&["makecache"]);
+    let out = dnf(&served.url).run(&["makecache"]);
     assert!(
         !out.status.success(),
         "dnf accepted a repomd.xml whose signature no longer matches"
@@ -353,9 +387,8 @@ fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
 
     // A well-formed repository signed by a key the client does not trust.
     restore();
-    let stranger = make_key("someone else <else@example.org>");
-    sign_repomd(&yum, &stranger);
-    let out = Dnf::new(&served.url).run(&["makecache"]);
+    sign_repomd_as_stranger(&yum, &stranger());
+    let out = dnf(&served.url).run(&["makecache"]);
     assert!(
         !out.status.success() && text(&out).contains("GPG signature verification error"),
         "dnf accepted a repomd.xml signed by another key: {}",
@@ -365,7 +398,7 @@ fn dnf_refuses_tampered_metadata_and_a_foreign_signature() {
     // And the untouched repository still passes, so the refusals above
     // were about the tampering.
     restore();
-    let out = Dnf::new(&served.url).run(&["makecache"]);
+    let out = dnf(&served.url).run(&["makecache"]);
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -382,8 +415,8 @@ fn zypper(root: &Path, args: &[&str]) -> std::process::Output {
 #[test]
 fn zypper_refreshes_the_signed_repository_with_gpg_checks_on() {
     let tmp = tempfile::tempdir().unwrap();
-    let key = make_key("kmodfarm test repo <repo@example.org>");
-    let root = publish(tmp.path(), &key, MetadataCompression::Gzip);
+    let key = kmodfarm_key(tmp.path());
+    let root = publish(tmp.path(), &key, "gzip");
     let served = Served::start(&root, &["--quiet"]);
     let url = format!("{}{YUM_DIR}/", served.url);
 
@@ -412,8 +445,7 @@ fn zypper_refreshes_the_signed_repository_with_gpg_checks_on() {
 
     // Signed by another key: the refresh fails (the auto-import trusts the
     // published key once, not whatever key signs later).
-    let stranger = make_key("someone else <else@example.org>");
-    sign_repomd(&root.join(YUM_DIR), &stranger);
+    sign_repomd_as_stranger(&root.join(YUM_DIR), &stranger());
     let again = zypper(&client, &["refresh", "--force", "kmodfarm"]);
     assert!(
         !again.status.success() && text(&again).contains("signed with an unknown key"),

@@ -1,10 +1,12 @@
 //! `kmodfarm publish --repo DIR --key FILE [--packages DIR] [--builds DIR]`:
-//! the signed apt repository and the prebuilt index from `kmodfarm
-//! package` and `kmodfarm build` output. Plans first (`--dry-run` stops
-//! there), then writes so that readers see the old repository or the new.
+//! the signed apt and yum repositories, the prebuilt index, the matrix page
+//! and (with `--url`) install.sh, from `kmodfarm package` and `kmodfarm
+//! build` output. Plans first (`--dry-run` stops there), then writes so
+//! that readers see the old repository or the new.
 
 use std::path::PathBuf;
 
+use kmodfarm_publish::rpm_md::MetadataCompression;
 use kmodfarm_publish::sign::{Passphrase, SigningKey, PASSPHRASE_ENV};
 use kmodfarm_publish::{
     execute, parse_duration, prepare, Disk, Event, PublishOptions, Request, Targets,
@@ -36,6 +38,13 @@ pub struct Args {
     /// How long the signed metadata stays valid (7d, 36h, ...): Valid-Until and the index's expires.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     valid_for: Option<u64>,
+    /// Where the repository will be served (https://…): install.sh is written for it,
+    /// and the matrix page's install lines use it.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Compression of the yum metadata: gzip (every client) or zstd (dnf 4.x and newer).
+    #[arg(long, value_name = "KIND", default_value = "gzip", value_parser = parse_compression)]
+    rpm_metadata: MetadataCompression,
     /// Wait for another publish to the same repository instead of failing.
     #[arg(long)]
     wait: bool,
@@ -60,6 +69,15 @@ pub fn run(ctx: &Context, args: Args) -> Result {
     };
     // The key first: a missing key or a wrong passphrase writes nothing.
     let key = SigningKey::load(&args.key, &passphrase)?;
+    let url = args.url.as_deref().map(check_url).transpose()?;
+    let install_script = match &url {
+        Some(url) => Some(kmodfarm_render::render_install_sh(
+            &manifest,
+            url,
+            &key.public_key_armored()?,
+        )?),
+        None => None,
+    };
     let request = Request {
         repo: args.repo.clone(),
         packages: args.packages.clone(),
@@ -68,6 +86,9 @@ pub fn run(ctx: &Context, args: Args) -> Result {
             keep: args.keep,
             valid_for: args.valid_for,
             now: publish_time()?,
+            rpm_compression: args.rpm_metadata,
+            repo_url: url.clone(),
+            install_script,
         },
         wait: args.wait,
     };
@@ -124,13 +145,13 @@ pub fn run(ctx: &Context, args: Args) -> Result {
             removed,
             plan.unchanged
         );
-        if !plan.rpms.is_empty() {
-            println!(
-                "note: {} .rpm file(s) in --packages are not in the apt repository",
-                plan.rpms.len()
-            );
-        }
         println!("signed by {}", key.fingerprint());
+        match &url {
+            Some(url) => println!("hosts install with: curl -fsSL {url}/install.sh | sudo sh"),
+            None => println!(
+                "note: no --url given, so no install.sh was written (an earlier one stays)"
+            ),
+        }
     }
     Ok(())
 }
@@ -145,5 +166,33 @@ fn publish_time() -> Result<u64> {
         Err(_) => Ok(std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())),
+    }
+}
+
+fn parse_compression(text: &str) -> std::result::Result<MetadataCompression, String> {
+    match text {
+        "gzip" | "gz" => Ok(MetadataCompression::Gzip),
+        "zstd" | "zst" => Ok(MetadataCompression::Zstd),
+        other => Err(format!("'{other}': use gzip or zstd")),
+    }
+}
+
+/// The address install.sh fetches from: TLS, or plain HTTP on loopback only
+/// (tests and demos); never with a trailing slash.
+fn check_url(url: &str) -> Result<String> {
+    let url = url.trim_end_matches('/');
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| {
+            url.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+        });
+    if url.starts_with("https://") || loopback {
+        Ok(url.to_string())
+    } else {
+        Err(format!(
+            "--url {url}: hosts must fetch the repository over https:// (plain http:// only on 127.0.0.1 or localhost, for tests); checksums do not protect the first download of install.sh"
+        )
+        .into())
     }
 }

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use kmodfarm_model::host::{config_path, HostConfig};
 use kmodfarm_model::Manifest;
-use kmodfarm_tests::stand_in_repo::GpgKey;
 use kmodfarm_tests::{module_dir, Output, Sandbox};
 
 /// The kmodfarm-host binary cargo built for these tests.
@@ -20,14 +19,14 @@ pub fn manifest() -> Manifest {
     Manifest::load(&module_dir().join("kmodfarm.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Puts kmodfarm-host, the repository key and the module's settings into
-/// the sandbox, as install.sh does (without adding the apt source, so the
-/// prebuilt route places the file itself).
-pub fn configure(sandbox: &mut Sandbox, repo: &str, key: &GpgKey) -> HostConfig {
+/// Puts kmodfarm-host, the repository key (armored) and the module's
+/// settings into the sandbox, as install.sh does (without adding the apt
+/// source, so the prebuilt route places the file itself).
+pub fn configure(sandbox: &mut Sandbox, repo: &str, key: &str) -> HostConfig {
     let config = HostConfig::from_manifest(&manifest(), repo);
     sandbox.ro_bind(host_bin(), "/usr/bin/kmodfarm-host");
     sandbox
-        .write_file(&config.key, key.public.as_bytes(), 0o644)
+        .write_file(&config.key, key.as_bytes(), 0o644)
         .unwrap();
     sandbox
         .write_file(

@@ -1,27 +1,30 @@
 //! The repository the host tests install from, made once per test process:
 //! kmfdemo built by real DKMS for both Debian 12 kernels of the shared root,
 //! recompressed to .ko.zst as `kmodfarm build` leaves it, packaged by the
-//! real `kmodfarm package`, published by the stand-in publisher and served
-//! on 127.0.0.1. Two repositories: `prebuilt` has both kernels; `dkms_only`
-//! has a failed build for the 6.12 kernel and nothing for 6.1, so hosts
-//! take the DKMS route.
+//! real `kmodfarm package`, published by the real `kmodfarm publish` (with
+//! `--url`, so install.sh is the one publish writes) and served on
+//! 127.0.0.1. The build records beside the modules are a stand-in for
+//! `kmodfarm build`'s (see `write_build_output`). Two repositories:
+//! `prebuilt` has both kernels; `dkms_only` has a failed build for the 6.12
+//! kernel and nothing for 6.1, so hosts take the DKMS route.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use kmodfarm_model::record::{DkmsRoute, KernelStatus};
 use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::stand_in_repo::{kmodfarm_host_deb, GpgKey, RepoServer, StandInRepo};
-use kmodfarm_tests::{fixtures, kmodfarm_package, module_dir, Bind, Sandbox};
+use kmodfarm_tests::stand_in_repo::{kmodfarm_host_deb, RepoServer};
+use kmodfarm_tests::{
+    fixtures, kmodfarm_bin, kmodfarm_package, module_dir, write_build_output, Bind, Sandbox,
+    StandInBuild,
+};
 
-use super::{host_bin, manifest};
+use super::host_bin;
 
 pub struct World {
-    pub key: GpgKey,
-    pub prebuilt: StandInRepo,
+    /// The repository's public key (armored), as install.sh pins it.
+    pub key: String,
     pub prebuilt_url: String,
-    pub dkms_only: StandInRepo,
     pub dkms_only_url: String,
     pub k61: KernelRelease,
     pub k612: KernelRelease,
@@ -87,96 +90,89 @@ pub fn world() -> &'static World {
 }
 
 fn make() -> World {
-    {
-        let root = fixtures::bookworm();
-        let files = tempfile::tempdir().unwrap();
-        let manifest_path = module_dir().join("kmodfarm.toml");
-        let dkms_deb = find(
-            &kmodfarm_package(&manifest_path, "deb", &files.path().join("dkms"), &[]),
-            "kmfdemo-dkms_",
-        );
-        let kernels = [&root.k61, &root.k612];
-        let modules = built_modules(files.path(), &kernels, &dkms_deb);
-        let host_deb = kmodfarm_host_deb(&host_bin(), files.path()).unwrap();
-        let key = GpgKey::generate("kmodfarm test repository <repo@example.org>").unwrap();
+    let root = fixtures::bookworm();
+    let files = tempfile::tempdir().unwrap();
+    let manifest_path = module_dir().join("kmodfarm.toml");
+    let dkms_deb = find(
+        &kmodfarm_package(&manifest_path, "deb", &files.path().join("dkms"), &[]),
+        "kmfdemo-dkms_",
+    );
+    let kernels = [&root.k61, &root.k612];
+    let modules = built_modules(files.path(), &kernels, &dkms_deb);
+    let host_deb = kmodfarm_host_deb(&host_bin(), files.path()).unwrap();
+    let keys = files.path().join("key");
+    let made = Command::new(kmodfarm_bin())
+        .args(["keygen", "--name", "kmfdemo", "--out"])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "kmodfarm keygen: {made:?}");
 
-        let publish = |repo: &StandInRepo,
-                       prebuilt: &[(&KernelRelease, &PathBuf)],
-                       failed: &[&KernelRelease]| {
-            let (path, sha256) = repo.add_deb(&dkms_deb).unwrap();
-            let dkms = DkmsRoute {
-                distro: "debian-12".into(),
-                package: "kmfdemo-dkms".into(),
-                version: "1.0.0".into(),
-                package_path: path,
-                sha256,
-            };
-            repo.add_deb(&host_deb).unwrap();
-            let mut entries = Vec::new();
-            for (kernel, zst) in prebuilt {
-                let out = files.path().join(format!("prebuilt-{kernel}"));
-                let debs = kmodfarm_package(
+    // One repository: its packages and build output, published by the
+    // real binary into a directory already served (install.sh names the
+    // address).
+    let publish = |name: &str, builds: &[(&KernelRelease, StandInBuild<'_>)]| -> String {
+        let pk = files.path().join(format!("{name}-packages"));
+        std::fs::create_dir_all(&pk).unwrap();
+        for deb in [&dkms_deb, &host_deb] {
+            std::fs::copy(deb, pk.join(deb.file_name().unwrap())).unwrap();
+        }
+        for (kernel, build) in builds {
+            if let StandInBuild::Built(zst) = build {
+                let zst = zst.display().to_string();
+                kmodfarm_package(
                     &manifest_path,
                     "deb",
-                    &out,
-                    &[
-                        "--ko",
-                        &zst.display().to_string(),
-                        "--kernel",
-                        kernel.as_str(),
-                    ],
+                    &pk,
+                    &["--ko", &zst, "--kernel", kernel.as_str()],
                 );
-                let deb = find(&debs, &format!("kmfdemo-modules-{kernel}_"));
-                let entry = repo.entry(kernel, zst, &deb).unwrap();
-                repo.publish_lookup(
-                    &key,
-                    kernel,
-                    KernelStatus::Prebuilt {
-                        entry: entry.clone(),
-                    },
-                    Some(dkms.clone()),
-                )
-                .unwrap();
-                entries.push(entry);
             }
-            for kernel in failed {
-                repo.publish_lookup(
-                    &key,
-                    kernel,
-                    KernelStatus::Failed {
-                        reason: "the matrix build failed (stand-in)".into(),
-                    },
-                    Some(dkms.clone()),
-                )
-                .unwrap();
-            }
-            repo.publish_index(&key, entries, vec![dkms]).unwrap();
-            repo.publish_apt(&key).unwrap();
-        };
-        let prebuilt = StandInRepo::new("kmfdemo", "debian-12", "amd64", "bookworm").unwrap();
-        publish(
-            &prebuilt,
-            &[(&root.k61, &modules[0]), (&root.k612, &modules[1])],
-            &[],
+        }
+        let out = files.path().join(format!("{name}-build"));
+        write_build_output(&out, "kmfdemo", "1.0.0", "debian-12", "amd64", builds);
+        let repo = files.path().join(format!("{name}-repo"));
+        std::fs::create_dir_all(&repo).unwrap();
+        let url = RepoServer::serve(&repo).unwrap().url;
+        let published = Command::new(kmodfarm_bin())
+            .arg("-m")
+            .arg(&manifest_path)
+            .args(["publish", "--repo"])
+            .arg(&repo)
+            .arg("--key")
+            .arg(keys.join("kmfdemo.secret.asc"))
+            .arg("--packages")
+            .arg(&pk)
+            .arg("--builds")
+            .arg(&out)
+            .args(["--valid-for", "7d", "--url", &url])
+            .output()
+            .unwrap();
+        assert!(
+            published.status.success(),
+            "kmodfarm publish ({name}): {published:?}"
         );
-        let dkms_only = StandInRepo::new("kmfdemo", "debian-12", "amd64", "bookworm").unwrap();
-        publish(&dkms_only, &[], &[&root.k612]);
-        let prebuilt_url = RepoServer::serve(prebuilt.path()).unwrap().url;
-        let dkms_only_url = RepoServer::serve(dkms_only.path()).unwrap().url;
-        // install.sh in each repository's root, as publish puts it there.
-        for (repo, url) in [(&prebuilt, &prebuilt_url), (&dkms_only, &dkms_only_url)] {
-            let script = kmodfarm_render::render_install_sh(&manifest(), url, &key.public).unwrap();
-            std::fs::write(repo.path().join("install.sh"), script).unwrap();
-        }
-        World {
-            key,
-            prebuilt,
-            prebuilt_url,
-            dkms_only,
-            dkms_only_url,
-            k61: root.k61.clone(),
-            k612: root.k612.clone(),
-            _files: files,
-        }
+        url
+    };
+    let prebuilt_url = publish(
+        "prebuilt",
+        &[
+            (&root.k61, StandInBuild::Built(&modules[0])),
+            (&root.k612, StandInBuild::Built(&modules[1])),
+        ],
+    );
+    let dkms_only_url = publish(
+        "dkms-only",
+        &[(
+            &root.k612,
+            StandInBuild::Failed("the matrix build failed (stand-in)"),
+        )],
+    );
+    World {
+        key: std::fs::read_to_string(keys.join("kmfdemo.asc")).unwrap(),
+        prebuilt_url,
+        dkms_only_url,
+        k61: root.k61.clone(),
+        k612: root.k612.clone(),
+        _files: files,
     }
 }

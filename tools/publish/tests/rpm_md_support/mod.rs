@@ -298,16 +298,4 @@ pub fn read_repo_with(repomd_bytes: &[u8], read: impl Fn(&str) -> Vec<u8>) -> Re
     }
 }
 
-/// Runs a command that must succeed; its stdout.
-pub fn run(cmd: &mut std::process::Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+pub use kmodfarm_tests::run_ok as run;
