@@ -4,21 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const MANIFEST: &str = r#"[package]
-name = "sensor"
-version = "1.4.0"
-license = "GPL-2.0-only"
-summary = "Security sensor"
-description = "Watches what processes do."
-maintainer = "Sec Co <dev@sec.example>"
-
-[[module]]
-name = "sensor"
-
-[kernels]
-min = "5.15"
-max = "6.8"
-"#;
+mod common;
+use common::SENSOR_MANIFEST as MANIFEST;
 
 fn project(dir: &Path, manifest: &str) {
     std::fs::create_dir_all(dir.join("src")).unwrap();

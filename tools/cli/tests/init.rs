@@ -1,24 +1,16 @@
 //! `kmodfarm init`, run as a user would: the real binary in a temp dir.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{kmodfarm_in, text};
 
 fn kmodfarm(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kmodfarm"))
-        .args(args)
-        .current_dir(dir)
-        .env("DEBFULLNAME", "Ada Admin")
-        .env("DEBEMAIL", "ada@fleet.example")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    kmodfarm_in(dir, args, |cmd| {
+        cmd.env("DEBFULLNAME", "Ada Admin")
+            .env("DEBEMAIL", "ada@fleet.example");
+    })
 }
 
 /// A DKMS source tree as vendors ship them: two modules, one in a subdirectory.

@@ -6,35 +6,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const MANIFEST: &str = r#"[package]
-name = "sensor"
-version = "1.4.0"
-license = "GPL-2.0-only"
-summary = "Security sensor"
-description = "Watches what processes do."
-maintainer = "Sec Co <dev@sec.example>"
-
-[[module]]
-name = "sensor"
-"#;
+mod common;
+use common::{kmodfarm_in, text, SENSOR_PACKAGE as MANIFEST};
 
 fn kmodfarm(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kmodfarm"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DEBFULLNAME")
-        .env_remove("DEBEMAIL")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    kmodfarm_in(dir, args, |cmd| {
+        cmd.env_remove("DEBFULLNAME")
+            .env_remove("DEBEMAIL")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    })
 }
 
 /// A project with `manifest` and a kbuild tree in src/.

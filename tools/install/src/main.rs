@@ -187,14 +187,14 @@ fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Install {
             enable_dkms,
-            target:
-                KernelTarget {
-                    kernel,
-                    no_load,
-                    dry_run,
-                    json,
-                },
+            target,
         } => {
+            let KernelTarget {
+                kernel,
+                no_load,
+                dry_run,
+                json,
+            } = target;
             let kernel = kernel_or_running(kernel)?;
             let first = if enable_dkms {
                 DkmsChoice::Build
@@ -215,15 +215,9 @@ fn run(cli: Cli) -> Result<u8, Error> {
             }
             finish(&session, plan, dry_run, json)
         }
-        Command::Ensure {
-            target:
-                KernelTarget {
-                    kernel,
-                    no_load,
-                    dry_run,
-                    json,
-                },
-        } => {
+        Command::Ensure { target } => {
+            let (no_load, dry_run, json) = (target.no_load, target.dry_run, target.json);
+            let kernel = target.kernel;
             let kernel = kernel_or_running(kernel)?;
             let plan = session.plan_ensure(&kernel, no_load)?;
             if let Decision::NoModule { why } = &plan.decision {

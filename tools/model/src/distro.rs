@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::KernelRelease;
 use crate::manifest::Compression;
+use crate::source_pos::TomlFileError;
 use crate::SourcePos;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
@@ -108,13 +109,8 @@ pub struct Archive {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DistroError {
-    #[error("cannot read {}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{pos}: {message}")]
-    Invalid { pos: SourcePos, message: String },
+    #[error(transparent)]
+    File(#[from] TomlFileError),
     #[error("{}: the file defines id '{id}' but is named for '{stem}'", path.display())]
     Misnamed {
         path: PathBuf,
@@ -125,10 +121,11 @@ pub enum DistroError {
 
 impl Distro {
     pub fn parse(path: &Path, text: &str) -> Result<Self, DistroError> {
-        toml::from_str(text).map_err(|e| DistroError::Invalid {
+        let distro = toml::from_str(text).map_err(|e| TomlFileError::Invalid {
             pos: SourcePos::at_offset(path, text, e.span().map_or(0, |s| s.start)),
             message: e.message().trim_end().to_string(),
-        })
+        })?;
+        Ok(distro)
     }
 
     fn expand(&self, pattern: &str, k: &KernelRelease) -> String {
@@ -206,7 +203,7 @@ impl DistroSet {
     /// changed definitions win over the built-in ones).
     pub fn with_dir(dir: &Path) -> Result<Self, DistroError> {
         let mut set = Self::builtin();
-        let entries = std::fs::read_dir(dir).map_err(|source| DistroError::Read {
+        let entries = std::fs::read_dir(dir).map_err(|source| TomlFileError::Read {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -216,7 +213,7 @@ impl DistroSet {
             .collect();
         paths.sort();
         for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|source| DistroError::Read {
+            let text = std::fs::read_to_string(&path).map_err(|source| TomlFileError::Read {
                 path: path.clone(),
                 source,
             })?;

@@ -29,4 +29,4 @@ pub mod tree;
 pub use distro::{Distro, DistroSet, PackageFamily};
 pub use kernel::{KernelRange, KernelRelease, VersionBound};
 pub use manifest::{Compression, KernelInput, Manifest, ModuleSpec, TestSpec};
-pub use source_pos::SourcePos;
+pub use source_pos::{SourcePos, TomlFileError};

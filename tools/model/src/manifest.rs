@@ -19,16 +19,8 @@ pub const FILE_NAME: &str = "kmodfarm.toml";
 /// loads, and flagged by lint until replaced.
 pub const PLACEHOLDER_MAINTAINER: &str = "Unknown Maintainer <maintainer@example.invalid>";
 
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("cannot read {}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{pos}: {message}")]
-    Invalid { pos: SourcePos, message: String },
-}
+/// Why a manifest cannot be loaded.
+pub type ManifestError = crate::source_pos::TomlFileError;
 
 /// A validated manifest. Paths are as written (relative to `root`).
 #[derive(Debug, Clone, PartialEq, Eq)]

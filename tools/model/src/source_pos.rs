@@ -1,6 +1,19 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// A TOML file of kmodfarm's (a manifest, a distro definition) that cannot
+/// be read, or that says something invalid at a place in it.
+#[derive(Debug, thiserror::Error)]
+pub enum TomlFileError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{pos}: {message}")]
+    Invalid { pos: SourcePos, message: String },
+}
+
 /// A place in a file a person can jump to: `path:line:column` (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourcePos {
