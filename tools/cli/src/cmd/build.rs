@@ -135,6 +135,41 @@ impl MatrixArgs {
     pub fn entries(&self, set: &kmodfarm_model::DistroSet) -> Result<Vec<MatrixEntry>> {
         matrix(self, set)
     }
+
+    /// A kernel named with --kernel is one the user asked for, not one a
+    /// matrix or discovery turned up: outside the manifest's range it is
+    /// an error, not a skip.
+    fn check_named_kernels(
+        &self,
+        set: &kmodfarm_model::DistroSet,
+        manifest: &kmodfarm_model::Manifest,
+    ) -> Result {
+        let default = match self.distro_filter.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        let outside: Vec<String> = plan::entries_from_kernels(set, default, &self.kernels)?
+            .iter()
+            .filter_map(|e| {
+                manifest
+                    .kernels
+                    .exclusion_reason(&e.kernel_release)
+                    .map(|why| format!("--kernel {}:{}: {why}", e.distro, e.kernel_release))
+            })
+            .collect();
+        if outside.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}
+the [kernels] range of {} excludes {}: drop {} or widen the range (kernels of a --matrix file outside the range are skipped)",
+            outside.join("\n"),
+            manifest.path.display(),
+            if outside.len() == 1 { "this kernel" } else { "these kernels" },
+            if outside.len() == 1 { "it" } else { "them" },
+        )
+        .into())
+    }
 }
 
 fn matrix(args: &MatrixArgs, set: &kmodfarm_model::DistroSet) -> Result<Vec<MatrixEntry>> {
@@ -186,6 +221,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         }
         found.entries
     } else {
+        args.matrix.check_named_kernels(&set, &manifest)?;
         args.matrix.entries(&set)?
     };
     let plan = plan::plan(&manifest, &set, &entries, args.shard)?;
