@@ -20,6 +20,7 @@ use crate::image::RootInfo;
 use crate::plan::{CacheInputs, Job, Skip};
 use crate::runtime::{Bind, RunSpec, Runtime, GUEST_KEYS, GUEST_OUT, GUEST_SRC};
 use crate::symbols::KernelSymbols;
+use crate::workdir::WorkDir;
 
 /// The rendered PRE_BUILD wrapper, written beside the build copy.
 const PREBUILD: &str = "kmodfarm-prebuild";
@@ -317,12 +318,8 @@ fn build(
             log: String::new(),
         });
     }
-    let work_parent = shared.cache.join("work");
-    std::fs::create_dir_all(&work_parent).map_err(BuildError::io(&work_parent))?;
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{}-", job.entry.kernel_release))
-        .tempdir_in(&work_parent)
-        .map_err(BuildError::io(&work_parent))?;
+    // Locked while this job lives; a killed run's is swept by the next.
+    let work = WorkDir::create(shared.cache, job.entry.kernel_release.as_str())?;
     let out = work.path().join("out");
     std::fs::create_dir_all(&out).map_err(BuildError::io(&out))?;
     let runtime = shared.runtime;
@@ -443,10 +440,9 @@ fn build(
             .trim()
             .to_string()
     };
-    let final_dir = tempfile::Builder::new()
-        .prefix(".entry-")
-        .tempdir_in(&work_parent)
-        .map_err(BuildError::io(&work_parent))?;
+    // The cache entry, made whole in the work directory, then renamed.
+    let final_dir = work.path().join("entry");
+    std::fs::create_dir(&final_dir).map_err(BuildError::io(&final_dir))?;
     let mut records = Vec::new();
     let mut check_script = String::new();
     for p in &job.products {
@@ -481,7 +477,7 @@ fn build(
             .file_name()
             .expect("artifact has a name")
             .to_owned();
-        let packed = final_dir.path().join(&file_name);
+        let packed = final_dir.as_path().join(&file_name);
         compress(
             &products.join(format!("{}.ko", p.module)),
             &packed,
@@ -541,7 +537,7 @@ fn build(
             checked.output.trim()
         )));
     }
-    let log_path = final_dir.path().join(ENTRY_LOG);
+    let log_path = final_dir.as_path().join(ENTRY_LOG);
     std::fs::write(&log_path, &log).map_err(BuildError::io(&log_path))?;
     for r in &mut records {
         r.log = Some(crate::output::log_path(r));
@@ -552,17 +548,15 @@ fn build(
         r.compiler = Some(root.compiler.clone());
     }
     let json = serde_json::to_string_pretty(&records).expect("records serialize");
-    std::fs::write(final_dir.path().join("records.json"), json)
-        .map_err(BuildError::io(final_dir.path()))?;
+    std::fs::write(final_dir.as_path().join("records.json"), json)
+        .map_err(BuildError::io(final_dir.as_path()))?;
     let entry = cache_entry(shared, key);
     if let Some(parent) = entry.parent() {
         std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
     }
-    let kept = final_dir.keep();
-    if std::fs::rename(&kept, &entry).is_err() {
-        // Another process stored the same key first: same inputs, same result.
-        let _ = std::fs::remove_dir_all(&kept);
-    }
+    // When another process stored the same key first (same inputs, same
+    // result), the rename fails and this one goes with the work directory.
+    let _ = std::fs::rename(&final_dir, &entry);
     Ok(records)
 }
 

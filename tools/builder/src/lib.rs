@@ -42,5 +42,6 @@ pub mod schedule;
 pub mod source;
 pub mod sources;
 pub mod symbols;
+pub mod workdir;
 
 pub use error::{BuildError, Result};

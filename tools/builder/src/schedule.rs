@@ -58,7 +58,20 @@ pub fn execute(
         jobs: plan.jobs.len(),
         skips: plan.skips.len(),
     });
-    std::fs::create_dir_all(&opts.out).map_err(BuildError::io(&opts.out))?;
+    // The output, swept of what killed runs left in it.
+    let (staging, _) = kmodfarm_staging::Staging::open(&opts.out)?;
+    staging.commit();
+    // Killed runs' work directories and containers: nobody's any more.
+    for swept in [
+        crate::workdir::sweep(&opts.cache).map(|_| ()),
+        opts.runtime.sweep().map(|_| ()),
+    ] {
+        if let Err(e) = swept {
+            events(Event::Warning {
+                message: format!("cleaning up after an interrupted run: {}", with_causes(&e)),
+            });
+        }
+    }
     // An output whose records.json this run could not merge into is
     // refused now, not after the builds.
     crate::output::read_records(&opts.out)?;
