@@ -71,23 +71,59 @@ pub fn install_kernel(
     let json = serde_json::to_string_pretty(&records).expect("records serialize");
     let to = incoming.path().join(KERNEL_RECORD);
     std::fs::write(&to, json).map_err(BuildError::io(&to))?;
-    // The old directory moves aside under a temporary name (swept if
-    // this run dies now), the new one takes its place, the old goes.
-    let old = if dest.exists() {
-        let aside = staging.temp_dir(&name).map_err(BuildError::io(parent))?;
-        let aside = aside.keep();
-        std::fs::rename(&dest, aside.join("old")).map_err(BuildError::io(&dest))?;
-        Some(aside)
-    } else {
-        None
-    };
     let kept = incoming.keep();
-    std::fs::rename(&kept, &dest).map_err(BuildError::io(&dest))?;
-    if let Some(old) = old {
-        let _ = std::fs::remove_dir_all(old);
+    if dest.exists() {
+        // One atomic swap: readers see the old directory or the new one,
+        // and the old one, now under the temporary name, goes (or is
+        // swept, if this run dies first).
+        match exchange(&kept, &dest) {
+            Ok(()) => {
+                let _ = std::fs::remove_dir_all(&kept);
+                staging.commit();
+                return Ok(());
+            }
+            // A file system without RENAME_EXCHANGE: the old directory
+            // moves aside under a temporary name first.
+            Err(_) => {
+                let aside = staging.temp_dir(&name).map_err(BuildError::io(parent))?;
+                let aside = aside.keep();
+                std::fs::rename(&dest, aside.join("old")).map_err(BuildError::io(&dest))?;
+                let moved = std::fs::rename(&kept, &dest).map_err(BuildError::io(&dest));
+                let _ = std::fs::remove_dir_all(aside);
+                moved?;
+            }
+        }
+    } else {
+        std::fs::rename(&kept, &dest).map_err(BuildError::io(&dest))?;
     }
     staging.commit();
     Ok(())
+}
+
+/// Swaps two directories with renameat2(RENAME_EXCHANGE).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: two NUL-terminated paths that outlive the call.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Removes `<parent>/.incoming-*`, what earlier versions left when killed

@@ -90,3 +90,35 @@ pub fn sweep(cache: &Path) -> Result<Vec<PathBuf>> {
     swept.sort();
     Ok(swept)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_removes_dead_runs_directories_and_never_a_live_ones() {
+        let cache = tempfile::tempdir().unwrap();
+        let live = WorkDir::create(cache.path(), "6.1.0-57-amd64").unwrap();
+        std::fs::write(live.path().join("file"), "in use").unwrap();
+        // What a killed run leaves: its directory, nobody holding it.
+        let dead = WorkDir::create(cache.path(), "6.12.57+deb12-amd64").unwrap();
+        let dead_path = dead.path().to_path_buf();
+        let _kept_on_disk = dead.dir.keep();
+        drop(dead._lock);
+        // Another tool's directory, and an earlier version's fresh one.
+        let other = work_parent(cache.path()).join("6.1.0-41-amd64-Ab12Cd");
+        std::fs::create_dir(&other).unwrap();
+
+        let swept = sweep(cache.path()).unwrap();
+        assert_eq!(swept, std::slice::from_ref(&dead_path));
+        assert!(!dead_path.exists());
+        assert!(live.path().join("file").exists());
+        assert!(
+            other.exists(),
+            "a fresh unlocked directory may be a live older run's"
+        );
+        let kept = live.path().to_path_buf();
+        drop(live);
+        assert!(!kept.exists(), "a finished job removes its own");
+    }
+}

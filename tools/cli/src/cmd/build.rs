@@ -45,7 +45,7 @@ pub struct Args {
     /// Build only shard I of N of the matrix (1-based), e.g. 2/3.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
-    /// Output directory: <distro>/<arch>/<kernel>/<module>.ko.zst, record.json, build.log.
+    /// Output directory: <distro>/<arch>/<kernel>/ with <module>.ko.zst, <module>.build.log and record.json, and records.json, which keeps earlier runs' other kernels.
     #[arg(long, short = 'o', value_name = "DIR", default_value = "kmodfarm-out")]
     out: PathBuf,
     #[command(flatten)]
