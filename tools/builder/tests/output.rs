@@ -200,6 +200,33 @@ fn builds_into_one_out_keep_every_kernel_with_its_own_log_in_turn_and_at_once() 
         record(&again.records, &k61).outcome,
         BuildOutcome::Cached { .. }
     ));
+    // The failed kernel's directory (records and log, no product) is
+    // left out of the prebuilt packages, as its record says.
+    let debs = kmodfarm_package(
+        &module.manifest(),
+        "deb",
+        &work.path().join("packages"),
+        &[
+            "--distro",
+            "debian-12",
+            "--prebuilt",
+            &out.display().to_string(),
+        ],
+    );
+    let names: Vec<String> = debs
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with(&format!("acc-modules-{k61}_"))),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains(k612.as_str())),
+        "{names:?}"
+    );
 
     // At once, on a source neither has built.
     module.restamp(breaks_612);
