@@ -101,6 +101,37 @@ fn a_hello_world_without_module_version_builds_for_6_1_and_6_12_and_packages() {
         names.iter().any(|n| n.starts_with("hello-dkms_")),
         "{names:?}"
     );
+
+    // The prebuilt package installs in a Debian 12 root, and kmod there
+    // finds the module for its kernel.
+    let root = kmodfarm_tests::fixtures::bookworm();
+    assert_eq!((&root.k61, &root.k612), (&k61, &k612), "the same kernels");
+    let sandbox = kmodfarm_tests::fixtures::bookworm_sandbox();
+    let mut guest_debs = Vec::new();
+    for deb in &debs {
+        let name = deb.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with(&format!("hello-modules-{k61}_")) {
+            let guest = format!("/root/debs/{name}");
+            sandbox.copy_in(deb, &guest).unwrap();
+            guest_debs.push(guest);
+        }
+    }
+    sandbox.sh_ok(&format!(
+        "apt-get -y -o Dpkg::Use-Pty=0 install {}",
+        guest_debs.join(" ")
+    ));
+    let found = sandbox.run_ok(&["modinfo", "-k", k61.as_str(), "-F", "vermagic", "hello"]);
+    assert!(
+        found.stdout.starts_with(&format!("{k61} ")),
+        "{}",
+        found.stdout
+    );
+    let file = sandbox.run_ok(&["modinfo", "-k", k61.as_str(), "-n", "hello"]);
+    assert!(
+        file.stdout.trim().ends_with("hello.ko.zst"),
+        "{}",
+        file.stdout
+    );
 }
 
 #[test]
