@@ -168,6 +168,7 @@ fn build_output_from_dkms(sandbox: &Sandbox, distro: &str, kernel: &KernelReleas
                 compression: Compression::Zst,
                 signed: false,
                 vermagic: vermagic.stdout.trim().to_string(),
+                module_version: "1.0.0".into(),
             },
         },
         inputs: Vec::new(),

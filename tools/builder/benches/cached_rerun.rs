@@ -84,6 +84,7 @@ fn main() {
                     compression: Compression::Zst,
                     signed: false,
                     vermagic: format!("{kernel} SMP preempt mod_unload modversions"),
+                    module_version: "1.0.0".into(),
                 },
             },
             inputs: vec![],

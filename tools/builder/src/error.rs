@@ -50,6 +50,8 @@ pub enum BuildError {
         kernel: String,
         why: String,
     },
+    #[error(transparent)]
+    Staging(#[from] kmodfarm_staging::StagingError),
     #[error("{0}")]
     Other(String),
 }

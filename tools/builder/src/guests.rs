@@ -250,10 +250,9 @@ impl<'a> Guests<'a> {
                 if let BuildOutcome::Built { artifact } | BuildOutcome::Cached { artifact } =
                     &r.outcome
                 {
-                    // A module that fails in its kernel is not shipped.
-                    if let Some(dir) = out.join(&artifact.path).parent() {
-                        let _ = crate::cache_dir::remove_if_present(dir);
-                    }
+                    // A module that fails in its kernel is not shipped;
+                    // its log and records stay.
+                    let _ = crate::cache_dir::remove_if_present(&out.join(&artifact.path));
                 }
                 r.outcome = BuildOutcome::Failed {
                     reason: format!("boot test failed: {}", result.reason),
@@ -262,6 +261,16 @@ impl<'a> Guests<'a> {
             }
             r.duration_ms += result.duration_ms;
             r.boot_test = Some(result.clone());
+        }
+        if failed {
+            if let Some(first) = records.first() {
+                let dir = out.join(format!(
+                    "{}/{}/{}",
+                    first.distro, first.arch, first.kernel_release
+                ));
+                let json = serde_json::to_string_pretty(&records).expect("records serialize");
+                let _ = std::fs::write(dir.join(crate::output::KERNEL_RECORD), json);
+            }
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One kernel: find its result in the cache, or compile in the root, check
 //! the product with modinfo, sign it, compress it, check that kmod reads
 //! the compressed file, and record it. A finished job's files are moved
-//! into the output directory whole; a failed one leaves nothing there.
+//! into the output directory whole; a failed one leaves its records and
+//! logs there, and no product.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,7 +13,6 @@ use kmodfarm_model::error_text::with_causes;
 use kmodfarm_model::record::{Artifact, BuildOutcome, BuildRecord, SymbolSource, SCHEMA_VERSION};
 use kmodfarm_model::{KernelInput, Manifest};
 
-use crate::cache_dir::remove_if_present;
 use crate::compress::compress;
 use crate::error::{BuildError, Result};
 use crate::headers::{tail, HeaderLayer};
@@ -20,6 +20,7 @@ use crate::image::RootInfo;
 use crate::plan::{CacheInputs, Job, Skip};
 use crate::runtime::{Bind, RunSpec, Runtime, GUEST_KEYS, GUEST_OUT, GUEST_SRC};
 use crate::symbols::KernelSymbols;
+use crate::workdir::WorkDir;
 
 /// The rendered PRE_BUILD wrapper, written beside the build copy.
 const PREBUILD: &str = "kmodfarm-prebuild";
@@ -113,24 +114,59 @@ pub fn skipped(manifest: &Manifest, skip: &Skip) -> Vec<BuildRecord> {
         .collect()
 }
 
-/// Records for a job that could not even start (no root, no headers).
+/// Records for a job that could not even start (no root, no headers), or
+/// whose result could not be installed: the reason is its log, written
+/// beside the records in the output.
 pub fn failed(shared: &Shared, job: &Job, reason: &str, started: Instant) -> Vec<BuildRecord> {
+    let mut records = failure_records(shared, job, reason, reason);
+    for r in &mut records {
+        r.duration_ms = started.elapsed().as_millis() as u64;
+    }
+    install_failure(shared, job, reason, records)
+}
+
+/// One Failed record per product, with `log`'s tail.
+fn failure_records(shared: &Shared, job: &Job, reason: &str, log: &str) -> Vec<BuildRecord> {
     job.products
         .iter()
         .map(|p| {
-            let mut r = record(
+            record(
                 shared,
                 job,
                 &p.module,
                 BuildOutcome::Failed {
                     reason: reason.to_string(),
-                    log_tail: tail(reason, LOG_TAIL).lines().map(str::to_string).collect(),
+                    log_tail: tail(log, LOG_TAIL).lines().map(str::to_string).collect(),
                 },
-            );
-            r.duration_ms = started.elapsed().as_millis() as u64;
-            r
+            )
         })
         .collect()
+}
+
+/// A failed kernel's directory in the output: its records and each
+/// module's whole log, no product (an older product for the kernel would
+/// now be a lie, so it goes). When even that cannot be written, the
+/// records say so and point at no log.
+fn install_failure(
+    shared: &Shared,
+    job: &Job,
+    log: &str,
+    mut records: Vec<BuildRecord>,
+) -> Vec<BuildRecord> {
+    if let Err(e) =
+        crate::output::install_kernel(shared.out, &job.entry.key(), &[], log, &mut records)
+    {
+        for r in &mut records {
+            r.log = None;
+            if let BuildOutcome::Failed { reason, .. } = &mut r.outcome {
+                reason.push_str(&format!(
+                    " (and its log could not be written: {})",
+                    with_causes(&e)
+                ));
+            }
+        }
+    }
+    records
 }
 
 /// Builds (or finds cached) `job` in `root` over `headers`, with the
@@ -162,7 +198,6 @@ pub fn run(
         root_id: &root.id,
     }
     .key();
-    let out_dir = shared.out.join(job.entry.key());
     let finish = |mut records: Vec<BuildRecord>| {
         for r in &mut records {
             r.cache_key = key.clone();
@@ -171,57 +206,25 @@ pub fn run(
         }
         records
     };
-    if let Some(records) = from_cache(shared, job, &key, &out_dir) {
+    if let Some(records) = from_cache(shared, job, &key) {
         return finish(records);
     }
     match build(shared, job, root, headers, symbols, &key) {
         Ok(records) => {
-            let records = finish(records);
-            match install(&cache_entry(shared, &key), &records, &out_dir) {
+            let mut records = finish(records);
+            match install(shared, job, &cache_entry(shared, &key), &mut records) {
                 Ok(()) => records,
                 Err(e) => failed(shared, job, &with_causes(&e), started),
             }
         }
         Err(failure) => {
-            // Nothing of this build reaches the output, and an older
-            // product for the kernel would now be a lie: remove it.
-            let _ = remove_if_present(&out_dir);
-            let log_path = shared
-                .cache
-                .join("logs")
-                .join(format!("{}.log", job.entry.key()));
-            if let Some(parent) = log_path.parent() {
-                let _ = std::fs::create_dir_all(parent);
-            }
             let log_text = if failure.log.is_empty() {
                 &failure.reason
             } else {
                 &failure.log
             };
-            let _ = std::fs::write(&log_path, log_text);
-            let mut records = finish(
-                job.products
-                    .iter()
-                    .map(|p| {
-                        record(
-                            shared,
-                            job,
-                            &p.module,
-                            BuildOutcome::Failed {
-                                reason: failure.reason.clone(),
-                                log_tail: tail(log_text, LOG_TAIL)
-                                    .lines()
-                                    .map(str::to_string)
-                                    .collect(),
-                            },
-                        )
-                    })
-                    .collect(),
-            );
-            for r in &mut records {
-                r.log = Some(log_path.display().to_string());
-            }
-            records
+            let records = finish(failure_records(shared, job, &failure.reason, log_text));
+            install_failure(shared, job, log_text, records)
         }
     }
 }
@@ -230,12 +233,15 @@ fn cache_entry(shared: &Shared, key: &str) -> PathBuf {
     shared.cache.join("artifacts").join(key)
 }
 
+/// The build log a cache entry keeps for its kernel (all its modules).
+const ENTRY_LOG: &str = "build.log";
+
 /// The cached result for `key`, installed into the output, as Cached.
-fn from_cache(shared: &Shared, job: &Job, key: &str, out_dir: &Path) -> Option<Vec<BuildRecord>> {
+fn from_cache(shared: &Shared, job: &Job, key: &str) -> Option<Vec<BuildRecord>> {
     let entry = cache_entry(shared, key);
     let text = std::fs::read_to_string(entry.join("records.json")).ok()?;
     let records: Vec<BuildRecord> = serde_json::from_str(&text).ok()?;
-    let cached: Vec<BuildRecord> = records
+    let mut cached: Vec<BuildRecord> = records
         .into_iter()
         .map(|mut r| {
             if let BuildOutcome::Built { artifact } = r.outcome {
@@ -247,35 +253,25 @@ fn from_cache(shared: &Shared, job: &Job, key: &str, out_dir: &Path) -> Option<V
     if cached.len() != job.products.len() {
         return None;
     }
-    install(&entry, &cached, out_dir).ok()?;
+    install(shared, job, &entry, &mut cached).ok()?;
     Some(cached)
 }
 
-/// Copies a cache entry's files and `records` (as record.json) to
-/// `out_dir` through a temporary directory renamed into place, so the
-/// output never holds half a result.
-fn install(from: &Path, records: &[BuildRecord], out_dir: &Path) -> Result<()> {
-    let parent = out_dir.parent().expect("kernel dirs have parents");
-    std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
-    let incoming = tempfile::Builder::new()
-        .prefix(".incoming-")
-        .tempdir_in(parent)
-        .map_err(BuildError::io(parent))?;
+/// Installs a cache entry's products, its log (one copy per module) and
+/// `records` as the kernel's directory in the output.
+fn install(shared: &Shared, job: &Job, from: &Path, records: &mut [BuildRecord]) -> Result<()> {
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(from).map_err(BuildError::io(from))? {
         let entry = entry.map_err(BuildError::io(from))?;
-        let name = entry.file_name();
-        if name == "records.json" {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == "records.json" || name == ENTRY_LOG {
             continue;
         }
-        let dest = incoming.path().join(&name);
-        std::fs::copy(entry.path(), &dest).map_err(BuildError::io(&dest))?;
+        files.push((name, entry.path()));
     }
-    let json = serde_json::to_string_pretty(records).expect("records serialize");
-    let record_path = incoming.path().join("record.json");
-    std::fs::write(&record_path, json).map_err(BuildError::io(&record_path))?;
-    remove_if_present(out_dir)?;
-    let kept = incoming.keep();
-    std::fs::rename(&kept, out_dir).map_err(BuildError::io(out_dir))
+    let log_path = from.join(ENTRY_LOG);
+    let log = std::fs::read_to_string(&log_path).map_err(BuildError::io(&log_path))?;
+    crate::output::install_kernel(shared.out, &job.entry.key(), &files, &log, records)
 }
 
 /// The compile script: DKMS's order (copy, PRE_BUILD, build), then for each
@@ -322,12 +318,8 @@ fn build(
             log: String::new(),
         });
     }
-    let work_parent = shared.cache.join("work");
-    std::fs::create_dir_all(&work_parent).map_err(BuildError::io(&work_parent))?;
-    let work = tempfile::Builder::new()
-        .prefix(&format!("{}-", job.entry.kernel_release))
-        .tempdir_in(&work_parent)
-        .map_err(BuildError::io(&work_parent))?;
+    // Locked while this job lives; a killed run's is swept by the next.
+    let work = WorkDir::create(shared.cache, job.entry.kernel_release.as_str())?;
     let out = work.path().join("out");
     std::fs::create_dir_all(&out).map_err(BuildError::io(&out))?;
     let runtime = shared.runtime;
@@ -448,10 +440,9 @@ fn build(
             .trim()
             .to_string()
     };
-    let final_dir = tempfile::Builder::new()
-        .prefix(".entry-")
-        .tempdir_in(&work_parent)
-        .map_err(BuildError::io(&work_parent))?;
+    // The cache entry, made whole in the work directory, then renamed.
+    let final_dir = work.path().join("entry");
+    std::fs::create_dir(&final_dir).map_err(BuildError::io(&final_dir))?;
     let mut records = Vec::new();
     let mut check_script = String::new();
     for p in &job.products {
@@ -463,20 +454,18 @@ fn build(
                 p.module
             )));
         }
+        // The kernel treats '-' and '_' in module names as one character
+        // (foo-bar.ko loads as foo_bar): kmod and DKMS compare them so.
         let name = field(&p.module, "name");
-        if name != p.module {
+        if !same_module_name(&name, &p.module) {
             return Err(fail(format!(
                 "{}.ko calls itself '{name}' (modinfo name), not '{}'",
                 p.module, p.module
             )));
         }
-        let version = field(&p.module, "version");
-        if version != manifest.package.version {
-            return Err(fail(format!(
-                "{}.ko has version '{version}' (MODULE_VERSION), the manifest says '{}'",
-                p.module, manifest.package.version
-            )));
-        }
+        // Recorded, not compared: DKMS installs a module whatever its
+        // MODULE_VERSION says, or without one.
+        let module_version = field(&p.module, "version");
         let signed = !field(&p.module, "signer").is_empty();
         if manifest.signing.is_some() && !signed {
             return Err(fail(format!(
@@ -488,7 +477,7 @@ fn build(
             .file_name()
             .expect("artifact has a name")
             .to_owned();
-        let packed = final_dir.path().join(&file_name);
+        let packed = final_dir.as_path().join(&file_name);
         compress(
             &products.join(format!("{}.ko", p.module)),
             &packed,
@@ -514,6 +503,7 @@ fn build(
                     compression: job.compression,
                     signed,
                     vermagic,
+                    module_version,
                 },
             },
         ));
@@ -547,10 +537,10 @@ fn build(
             checked.output.trim()
         )));
     }
-    let log_path = final_dir.path().join("build.log");
+    let log_path = final_dir.as_path().join(ENTRY_LOG);
     std::fs::write(&log_path, &log).map_err(BuildError::io(&log_path))?;
     for r in &mut records {
-        r.log = Some(format!("{}/build.log", job.entry.key()));
+        r.log = Some(crate::output::log_path(r));
         if let Some(s) = symbols {
             r.symbol_source = s.source;
         }
@@ -558,16 +548,37 @@ fn build(
         r.compiler = Some(root.compiler.clone());
     }
     let json = serde_json::to_string_pretty(&records).expect("records serialize");
-    std::fs::write(final_dir.path().join("records.json"), json)
-        .map_err(BuildError::io(final_dir.path()))?;
+    std::fs::write(final_dir.as_path().join("records.json"), json)
+        .map_err(BuildError::io(final_dir.as_path()))?;
     let entry = cache_entry(shared, key);
     if let Some(parent) = entry.parent() {
         std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
     }
-    let kept = final_dir.keep();
-    if std::fs::rename(&kept, &entry).is_err() {
-        // Another process stored the same key first: same inputs, same result.
-        let _ = std::fs::remove_dir_all(&kept);
-    }
+    // When another process stored the same key first (same inputs, same
+    // result), the rename fails and this one goes with the work directory.
+    let _ = std::fs::rename(&final_dir, &entry);
     Ok(records)
+}
+
+/// Whether two module names are the same to the kernel: equal once every
+/// '-' reads as '_'.
+fn same_module_name(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .all(|(x, y)| x == y || matches!((x, y), (b'-', b'_') | (b'_', b'-')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_module_name;
+
+    #[test]
+    fn module_names_match_up_to_dash_and_underscore_only() {
+        assert!(same_module_name("foo_bar", "foo-bar"));
+        assert!(same_module_name("foo-bar_baz", "foo_bar-baz"));
+        assert!(!same_module_name("foo_bar", "foobar"));
+        assert!(!same_module_name("foo_bar", "Foo_bar"));
+        assert!(!same_module_name("", "x"));
+    }
 }

@@ -13,6 +13,8 @@
 //!   System.map (from a package, or /proc/kallsyms of a QEMU boot).
 //! - [`boot_test`] ([`qemu`], [`initramfs`]): each product loaded in its own
 //!   kernel under QEMU, its smoke check run, the console scanned.
+//! - [`output`]: the output directory: kernel directories and records.json,
+//!   staged, locked, accumulated over runs.
 //! - [`report`] and [`merge`]: JUnit/JSON reports, joining shard outputs.
 //!
 //! Nothing here prints.
@@ -30,6 +32,7 @@ pub mod initramfs;
 pub mod job;
 pub mod kernel_image;
 pub mod merge;
+pub mod output;
 pub mod plan;
 pub mod process;
 pub mod qemu;
@@ -39,5 +42,6 @@ pub mod schedule;
 pub mod source;
 pub mod sources;
 pub mod symbols;
+pub mod workdir;
 
 pub use error::{BuildError, Result};

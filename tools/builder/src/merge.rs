@@ -93,12 +93,6 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Vec<BuildRecord>> {
 fn write(chosen: &BTreeMap<String, (BuildRecord, PathBuf)>, dest: &Path) -> Result<()> {
     std::fs::create_dir_all(dest).map_err(BuildError::io(dest))?;
     for (record, from) in chosen.values() {
-        if !matches!(
-            record.outcome,
-            BuildOutcome::Built { .. } | BuildOutcome::Cached { .. }
-        ) {
-            continue;
-        }
         let kernel_dir = format!(
             "{}/{}/{}",
             record.distro, record.arch, record.kernel_release
@@ -107,8 +101,19 @@ fn write(chosen: &BTreeMap<String, (BuildRecord, PathBuf)>, dest: &Path) -> Resu
         if target.exists() {
             continue; // another module of the same kernel brought it
         }
-        std::fs::create_dir_all(&target).map_err(BuildError::io(&target))?;
+        // Built, cached and failed kernels have a directory (products,
+        // records, logs); skipped ones none.
         let source = from.join(&kernel_dir);
+        if !source.is_dir() {
+            if matches!(
+                record.outcome,
+                BuildOutcome::Built { .. } | BuildOutcome::Cached { .. }
+            ) {
+                return Err(BuildError::io(&source)(std::io::ErrorKind::NotFound.into()));
+            }
+            continue;
+        }
+        std::fs::create_dir_all(&target).map_err(BuildError::io(&target))?;
         for entry in std::fs::read_dir(&source).map_err(BuildError::io(&source))? {
             let entry = entry.map_err(BuildError::io(&source))?;
             let to = target.join(entry.file_name());

@@ -20,10 +20,37 @@ pub fn describe(cmd: &Command) -> String {
     parts.join(" ")
 }
 
-/// Runs `cmd`, capturing its output. Fails only when it cannot start;
-/// `package` names what provides the program, for that error.
+/// Makes `cmd`'s process die with kmodfarm: the kernel sends it SIGKILL
+/// when the thread that started it ends, however kmodfarm ends (SIGKILL
+/// included). The setting survives the exec chains the runtimes use
+/// (`unshare … sh -c '… exec bwrap'`), and bwrap's own --die-with-parent
+/// passes it on to the sandbox; a container's processes are podman's, see
+/// [`crate::runtime::podman`].
+pub fn die_with_us(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: between fork and exec the closure calls only prctl, getppid
+    // and _exit, which are async-signal-safe, and touches no memory but
+    // a copied integer.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // kmodfarm died before the setting was made: nobody to wait for us.
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs `cmd`, capturing its output; it dies with kmodfarm (see
+/// [`die_with_us`]). Fails only when it cannot start; `package` names
+/// what provides the program, for that error.
 pub fn run(cmd: &mut Command, package: &str) -> Result<Finished> {
-    let out = cmd
+    let out = die_with_us(cmd)
         .stdin(Stdio::null())
         .output()
         .map_err(|source| BuildError::Spawn {

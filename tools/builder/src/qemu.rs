@@ -117,6 +117,8 @@ pub fn boot(spec: &BootSpec) -> Result<BootRun> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
+    // A killed kmodfarm leaves no guest running.
+    crate::process::die_with_us(&mut cmd);
     let mut child = cmd.spawn().map_err(|source| BuildError::Spawn {
         program: "qemu-system-x86_64".into(),
         package: "qemu-system-x86".into(),

@@ -208,6 +208,7 @@ mod tests {
             compression: Compression::Zst,
             signed: false,
             vermagic: "6.1.0-41-amd64 SMP".into(),
+            module_version: "1.0".into(),
         };
         vec![
             rec("6.1.0-41-amd64", BuildOutcome::Built { artifact }),

@@ -58,7 +58,23 @@ pub fn execute(
         jobs: plan.jobs.len(),
         skips: plan.skips.len(),
     });
-    std::fs::create_dir_all(&opts.out).map_err(BuildError::io(&opts.out))?;
+    // The output, swept of what killed runs left in it.
+    let (staging, _) = kmodfarm_staging::Staging::open(&opts.out)?;
+    staging.commit();
+    // Killed runs' work directories and containers: nobody's any more.
+    for swept in [
+        crate::workdir::sweep(&opts.cache).map(|_| ()),
+        opts.runtime.sweep().map(|_| ()),
+    ] {
+        if let Err(e) = swept {
+            events(Event::Warning {
+                message: format!("cleaning up after an interrupted run: {}", with_causes(&e)),
+            });
+        }
+    }
+    // An output whose records.json this run could not merge into is
+    // refused now, not after the builds.
+    crate::output::read_records(&opts.out)?;
     let source_digest = source::digest(&manifest.source_path())?;
     let shared = Shared {
         manifest,
@@ -179,7 +195,8 @@ pub fn execute(
     });
     records.extend(done.into_inner().expect("not poisoned"));
     sort_records(&mut records);
-    write_records(&opts.out, &records)?;
+    // Earlier runs' records for other kernels stay.
+    crate::output::store_records(&opts.out, &records, true)?;
     Ok(records)
 }
 
@@ -245,13 +262,10 @@ pub fn sort_records(records: &mut [BuildRecord]) {
     });
 }
 
-/// `<out>/records.json`, written through a temporary file.
+/// `<out>/records.json` holding exactly `records` (see
+/// [`crate::output::store_records`] for the merging write a build does).
 pub fn write_records(out: &Path, records: &[BuildRecord]) -> Result<()> {
-    let path = out.join("records.json");
-    let tmp = out.join(".records.json.tmp");
-    let json = serde_json::to_string_pretty(records).expect("records serialize");
-    std::fs::write(&tmp, json).map_err(BuildError::io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(BuildError::io(&path))
+    crate::output::store_records(out, records, false).map(drop)
 }
 
 /// Each distro's root, or why it has none (its jobs then fail).
@@ -421,6 +435,6 @@ pub fn boot_test_output(
     });
     let mut records = done.into_inner().expect("not poisoned");
     sort_records(&mut records);
-    write_records(&opts.out, &records)?;
+    crate::output::store_records(&opts.out, &records, true)?;
     Ok(records)
 }

@@ -1,6 +1,8 @@
 //! Bad input to the build stage: each is a clear error naming what to fix,
 //! and nothing reaches the output directory.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -108,4 +110,36 @@ fn a_corrupt_header_package_is_named_and_leaves_no_layer() {
         "the tool's own words are kept: {err}"
     );
     assert!(!dest.join("layer.json").exists());
+}
+
+#[test]
+fn a_kernel_named_with_kernel_outside_the_range_is_an_error_not_a_skip() {
+    // Newer than the example module's range (5.15 to 6.14): sid's newest.
+    let too_new = common::newest("sid", &common::newest_series("sid"), 1).remove(0);
+    let in_range = common::newest("bookworm", "6.1", 1).remove(0);
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let too_new_arg = format!("debian-13:{too_new}");
+    let in_range_arg = format!("debian-12:{in_range}");
+    let (ok, stderr) = kmodfarm(
+        &["--kernel", &in_range_arg, "--kernel", &too_new_arg],
+        &out,
+        None,
+    );
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--kernel {too_new_arg}: {too_new} is outside the supported range 5.15 to 6.14"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kmodfarm.toml"),
+        "names the manifest: {stderr}"
+    );
+    assert!(
+        !stderr.contains(&format!("--kernel {in_range_arg}")),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing built, nothing written");
 }

@@ -66,7 +66,8 @@ fn podman_and_bwrap_build_without_network_and_share_the_cache() {
     }
 
     // The host runtime builds only for kernels whose headers the host has
-    // installed: a clear failure naming the package, nothing in the output.
+    // installed: a clear failure naming the package, in the record and
+    // in the log beside it.
     module.write_source("/* host */\n");
     let out = work.path().join("out-host");
     let kernel_arg = format!("debian-12:{kernel}");
@@ -84,5 +85,17 @@ fn podman_and_bwrap_build_without_network_and_share_the_cache() {
         ),
         other => panic!("host: {other:?}"),
     }
-    assert!(!out.join("debian-12").exists());
+    // No product: the failed kernel's directory holds its record and log.
+    let dir = out.join(format!("debian-12/amd64/{kernel}"));
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["kmfdemo.build.log", "record.json"]);
+    let log = std::fs::read_to_string(dir.join("kmfdemo.build.log")).unwrap();
+    assert!(
+        log.contains(&format!("install linux-headers-{kernel}")),
+        "{log}"
+    );
 }

@@ -75,6 +75,12 @@ pub struct Artifact {
     pub signed: bool,
     /// `vermagic` as modinfo reads it; its first word equals the kernel release.
     pub vermagic: String,
+    /// The module's own MODULE_VERSION as modinfo reads it: empty when the
+    /// module declares none, and free to differ from the package version
+    /// (DKMS and kmod do not compare them either). Records written before
+    /// this field read as empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub module_version: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

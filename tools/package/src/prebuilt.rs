@@ -334,13 +334,18 @@ fn record_says_not_built(kdir: &Path) -> Result<bool> {
                 path: path.clone(),
                 source,
             })?;
-            if let Ok(record) = serde_json::from_str::<BuildRecord>(&text) {
-                if matches!(
+            // `kmodfarm build` writes its kernel's records as a list
+            // (record.json); a single record is read too.
+            let records = serde_json::from_str::<Vec<BuildRecord>>(&text)
+                .or_else(|_| serde_json::from_str::<BuildRecord>(&text).map(|r| vec![r]))
+                .unwrap_or_default();
+            if records.iter().any(|record| {
+                matches!(
                     record.outcome,
                     BuildOutcome::Failed { .. } | BuildOutcome::Skipped { .. }
-                ) {
-                    return Ok(true);
-                }
+                )
+            }) {
+                return Ok(true);
             }
         }
     }

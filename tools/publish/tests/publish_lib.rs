@@ -127,6 +127,7 @@ fn builds(dir: &Path, version: &str) -> PathBuf {
                     compression: Compression::Zst,
                     signed: false,
                     vermagic: format!("{k} SMP preempt mod_unload modversions"),
+                    module_version: "1.0.0".into(),
                 },
             },
         ),

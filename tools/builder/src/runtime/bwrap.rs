@@ -248,21 +248,20 @@ impl Runtime for Bwrap {
     }
 
     fn run(&self, root: &RootInfo, spec: &RunSpec) -> Result<Finished> {
-        let merged = tempfile::Builder::new()
-            .prefix("kmodfarm-merged-")
-            .tempdir()
-            .map_err(BuildError::io(std::env::temp_dir()))?;
         let root_fs = match spec.headers {
             // The overlay gives the header trees their mount points (they
             // appear at their real paths: /usr/src, /usr/lib/linux-kbuild-*,
             // /lib/modules/K/build, as if installed); the trees themselves
             // are then bound over it, so the compiler's thousands of header
             // lookups hit the plain file system rather than overlayfs's
-            // layered lookups.
+            // layered lookups. The overlay is mounted over the root
+            // directory itself: in the command's private mount namespace
+            // only, so nothing is made on the host for it and nothing is
+            // left when the command dies.
             Some(headers) => RootFs::Overlay(Overlay {
                 lower: vec![headers, &root.path],
                 upper: None,
-                mount_point: merged.path(),
+                mount_point: &root.path,
                 bind_over: layer_mounts(headers, &root.path)
                     .into_iter()
                     .filter(|(host, _)| host.is_dir() && !host.is_symlink())

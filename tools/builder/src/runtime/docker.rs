@@ -47,4 +47,7 @@ impl Runtime for Docker {
     fn run(&self, root: &RootInfo, spec: &RunSpec) -> Result<Finished> {
         self.inner.run(root, spec)
     }
+    fn sweep(&self) -> Result<Vec<String>> {
+        self.inner.sweep()
+    }
 }

@@ -93,6 +93,12 @@ pub trait Runtime: Send + Sync {
     fn uses_header_layer(&self) -> bool {
         true
     }
+
+    /// Removes what runs of kmodfarm that were killed left running in
+    /// this runtime (containers); returns their names.
+    fn sweep(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 /// The runtime asked for, or the first that works: podman, then bwrap, then

@@ -3,9 +3,18 @@
 //! files bwrap would. The header layer is bound in piece by piece where
 //! the root lacks it (see [`layer_mounts`]). On this kind of host podman
 //! needs runc (crun refuses the cgroup layout) and explicit ulimits.
+//!
+//! A container is not a child of kmodfarm (conmon runs it), so killing
+//! kmodfarm, even with SIGKILL, would leave it running on. Each container
+//! is named `kmodfarm-build-<pid>-<n>` and has a watchdog: a process of its
+//! own group that waits for kmodfarm's end of a pipe to close, and then
+//! kills and removes the container. A run that ends normally stops its
+//! watchdog instead. The next run also removes containers whose named
+//! kmodfarm process is gone ([`sweep_containers`]), in case a watchdog was
+//! killed as well.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use super::{RunSpec, Runtime, RuntimeKind};
 use crate::error::{BuildError, Result};
@@ -165,6 +174,8 @@ impl Runtime for Podman {
                 args.extend(["-v".into(), format!("{}:{guest}:ro", host.display())]);
             }
         }
+        let name = container_name();
+        args.extend(["--name".into(), name.clone()]);
         args.extend([
             image_name(root),
             "sh".into(),
@@ -173,7 +184,10 @@ impl Runtime for Podman {
         ]);
         let mut cmd = Command::new(self.program);
         cmd.args(&args);
-        let done = run(&mut cmd, self.program)?;
+        let watchdog = Watchdog::start(self.program, &name)?;
+        let done = run(&mut cmd, self.program);
+        watchdog.stop();
+        let done = done?;
         if !done.success && done.output.contains("Error: ") && done.status.contains("125") {
             return Err(BuildError::Command {
                 command: describe(&cmd),
@@ -183,6 +197,104 @@ impl Runtime for Podman {
         }
         Ok(done)
     }
+
+    fn sweep(&self) -> Result<Vec<String>> {
+        sweep_containers(self.program)
+    }
+}
+
+/// What every container name of this process starts with.
+const NAME_PREFIX: &str = "kmodfarm-build-";
+
+fn container_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{NAME_PREFIX}{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Kills and removes one container when kmodfarm ends without stopping it.
+struct Watchdog {
+    child: Child,
+}
+
+impl Watchdog {
+    fn start(program: &str, name: &str) -> Result<Watchdog> {
+        use std::os::unix::process::CommandExt;
+        // `cat` returns when the pipe's last writer, kmodfarm, is gone.
+        // Its own process group: a Ctrl-C to kmodfarm's does not stop it
+        // before it has done its work.
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "cat >/dev/null; \"$0\" kill \"$1\"; \"$0\" rm -f \"$1\"",
+                program,
+                name,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| BuildError::Spawn {
+                program: "sh".into(),
+                package: "a POSIX shell".into(),
+                source,
+            })?;
+        Ok(Watchdog { child })
+    }
+
+    /// The container ended (or never started): the watchdog goes, quietly.
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        // Its `cat` sees the pipe close and ends too.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Removes containers named by [`container_name`] whose kmodfarm process
+/// is gone (killed with its watchdog); returns their names.
+pub fn sweep_containers(program: &str) -> Result<Vec<String>> {
+    let listed = run(
+        Command::new(program).args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name={NAME_PREFIX}"),
+            "--format",
+            "{{.Names}}",
+        ]),
+        program,
+    )?;
+    if !listed.success {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    for name in listed.output.lines().map(str::trim) {
+        let Some(pid) = name
+            .strip_prefix(NAME_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || kmodfarm_alive(pid) {
+            continue;
+        }
+        let _ = run(Command::new(program).args(["rm", "-f", name]), program)?;
+        removed.push(name.to_string());
+    }
+    Ok(removed)
+}
+
+/// Whether `pid` is a running kmodfarm.
+fn kmodfarm_alive(pid: u32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .is_ok_and(|exe| exe.to_string_lossy().contains("kmodfarm"))
 }
 
 #[cfg(test)]

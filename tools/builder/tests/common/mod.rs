@@ -150,3 +150,106 @@ pub fn modinfo(field: &str, file: &Path) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A module tree as a new user has it: `src/<file>.c` and a one-line
+/// Makefile, its manifest written by `kmodfarm init --name NAME`, and a
+/// stamp of this run in the source so the build cache has never seen it.
+pub struct InitModule {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    /// The .c file's name without `.c` (and the .ko's).
+    pub file: String,
+    body: String,
+}
+
+impl InitModule {
+    /// `body` is the module's C source after the stamp; `file` names
+    /// `src/<file>.c` and the object the Makefile builds.
+    pub fn new(name: &str, file: &str, body: &str) -> InitModule {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        std::fs::write(
+            dir.path().join("src/Makefile"),
+            format!("obj-m := {file}.o\n"),
+        )
+        .unwrap();
+        let module = InitModule {
+            dir,
+            name: name.to_string(),
+            file: file.to_string(),
+            body: body.to_string(),
+        };
+        module.restamp("");
+        let manifest = module.manifest();
+        let args = [
+            "init".to_string(),
+            "--name".into(),
+            name.into(),
+            "--out".into(),
+            manifest.display().to_string(),
+        ];
+        kmodfarm(&args).expect("kmodfarm runs").expect_ok();
+        module
+    }
+
+    /// The manifest `kmodfarm init` wrote.
+    pub fn manifest(&self) -> PathBuf {
+        self.dir.path().join("kmodfarm.toml")
+    }
+
+    /// Edits the manifest: `from` must occur in it.
+    pub fn edit_manifest(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(self.manifest()).unwrap();
+        assert!(text.contains(from), "{from:?} not in:\n{text}");
+        std::fs::write(self.manifest(), text.replacen(from, to, 1)).unwrap();
+    }
+
+    /// Writes the source again with a new stamp and `extra` before the
+    /// body: a source the cache has never seen.
+    pub fn restamp(&self, extra: &str) {
+        let stamp = format!(
+            "/* kmodfarm builder test {} {:?} */\n",
+            self.name,
+            std::time::SystemTime::now()
+        );
+        std::fs::write(
+            self.dir.path().join(format!("src/{}.c", self.file)),
+            format!("{stamp}{extra}{}", self.body),
+        )
+        .unwrap();
+    }
+}
+
+/// A hello-world module with no MODULE_VERSION, as new users write it.
+pub const HELLO_C: &str = r#"#include <linux/module.h>
+#include <linux/init.h>
+static int __init hello_init(void) { pr_info("hello\n"); return 0; }
+static void __exit hello_exit(void) { }
+module_init(hello_init);
+module_exit(hello_exit);
+MODULE_LICENSE("GPL");
+"#;
+
+/// The newest Debian 12 kernel of each of its two lines, 6.1 and 6.12, as
+/// `--kernel` arguments' releases.
+pub fn bookworm_pair() -> (KernelRelease, KernelRelease) {
+    (
+        newest("bookworm", "6.1", 1).remove(0),
+        newest("bookworm", "6.12", 1).remove(0),
+    )
+}
+
+/// Every file below `dir`, recursively (hidden ones too).
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() && !path.is_symlink() {
+            out.push(path.clone());
+            out.extend(files_below(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -45,7 +45,7 @@ pub struct Args {
     /// Build only shard I of N of the matrix (1-based), e.g. 2/3.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
-    /// Output directory: <distro>/<arch>/<kernel>/<module>.ko.zst, record.json, build.log.
+    /// Output directory: <distro>/<arch>/<kernel>/ with <module>.ko.zst, <module>.build.log and record.json, and records.json, which keeps earlier runs' other kernels.
     #[arg(long, short = 'o', value_name = "DIR", default_value = "kmodfarm-out")]
     out: PathBuf,
     #[command(flatten)]
@@ -135,6 +135,41 @@ impl MatrixArgs {
     pub fn entries(&self, set: &kmodfarm_model::DistroSet) -> Result<Vec<MatrixEntry>> {
         matrix(self, set)
     }
+
+    /// A kernel named with --kernel is one the user asked for, not one a
+    /// matrix or discovery turned up: outside the manifest's range it is
+    /// an error, not a skip.
+    fn check_named_kernels(
+        &self,
+        set: &kmodfarm_model::DistroSet,
+        manifest: &kmodfarm_model::Manifest,
+    ) -> Result {
+        let default = match self.distro_filter.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        let outside: Vec<String> = plan::entries_from_kernels(set, default, &self.kernels)?
+            .iter()
+            .filter_map(|e| {
+                manifest
+                    .kernels
+                    .exclusion_reason(&e.kernel_release)
+                    .map(|why| format!("--kernel {}:{}: {why}", e.distro, e.kernel_release))
+            })
+            .collect();
+        if outside.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "{}
+the [kernels] range of {} excludes {}: drop {} or widen the range (kernels of a --matrix file outside the range are skipped)",
+            outside.join("\n"),
+            manifest.path.display(),
+            if outside.len() == 1 { "this kernel" } else { "these kernels" },
+            if outside.len() == 1 { "it" } else { "them" },
+        )
+        .into())
+    }
 }
 
 fn matrix(args: &MatrixArgs, set: &kmodfarm_model::DistroSet) -> Result<Vec<MatrixEntry>> {
@@ -196,6 +231,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         }
         found.entries
     } else {
+        args.matrix.check_named_kernels(&set, &manifest)?;
         args.matrix.entries(&set)?
     };
     let plan = plan::plan(&manifest, &set, &entries, args.shard)?;
