@@ -51,6 +51,7 @@ pub fn write_build_output(
                             compression: Compression::Zst,
                             signed: false,
                             vermagic: format!("{kernel} SMP preempt mod_unload modversions"),
+                            module_version: version.to_string(),
                         },
                     }
                 }
