@@ -479,7 +479,7 @@ fn check_yum(yum: &Path, keyring: &Path) -> Result<(), String> {
         }
         if href.ends_with("-primary.xml.gz") {
             let mut xml = String::new();
-            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut xml)
+            std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut xml)
                 .map_err(|e| e.to_string())?;
             for package in xml.split("<package ").skip(1) {
                 let digest = between(package, "pkgid=\"YES\">", "<").ok_or("no pkgid")?;

@@ -6,7 +6,7 @@
 //! --update` and `apt-ftparchive` with its `--db` cache). Prints a table of
 //! seconds and ratios.
 //!
-//!     cargo bench -p kmodfarm-publish --bench publish_vs_native
+//!     cargo bench -p kmodfarm-publish --bench publish_vs_native [-- 1 100 10000]
 //!
 //! kmodfarm does the whole publish: read every .deb's control and every
 //! .rpm's header, copy them into the pool and the yum directory,
@@ -92,7 +92,9 @@ fn kmodfarm_publish(key: &SigningKey, repo: &Path, packages: &Path) -> f64 {
         wait: false,
     };
     let prepared = prepare(&request, &targets(), key, false).unwrap();
+    eprintln!("prepared {:.1} ms", start.elapsed().as_secs_f64()*1e3);
     execute(&prepared.plan, &mut Disk, &mut |_| {}).unwrap();
+    eprintln!("executed {:.1} ms", start.elapsed().as_secs_f64()*1e3);
     start.elapsed().as_secs_f64()
 }
 
@@ -131,7 +133,15 @@ fn main() {
 
     println!("| packages (.deb + .rpm each) | kmodfarm publish (apt + yum) | apt-ftparchive | createrepo_c | kmodfarm vs both together |");
     println!("|---:|---:|---:|---:|---:|");
-    for n in [1usize, 100, 10_000] {
+    // `-- 10000` runs one size; the add-1 row comes with 10,000.
+    let mut sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if sizes.is_empty() {
+        sizes = vec![1, 100, 10_000];
+    }
+    for n in sizes {
         let dir = work.path().join(format!("n{n}"));
         let (debs, rpms) = (dir.join("pk/debs"), dir.join("pk/rpms"));
         std::fs::create_dir_all(&debs).unwrap();

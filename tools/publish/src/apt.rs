@@ -11,11 +11,10 @@
 //!
 //! Pure: bytes in, bytes out. The publish writes them.
 
-use std::io::Write;
-
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
+use crate::chunks::Codec;
 use crate::debfile::Control;
 
 /// One package as the repository holds it.
@@ -51,8 +50,10 @@ impl PoolPackage {
     }
 
     /// Describes the .deb whose bytes are `bytes`, to be stored at its
-    /// pool path.
-    pub fn new(control: &Control, bytes: &[u8]) -> Result<PoolPackage, String> {
+    /// pool path: `pool/main/<letter>/<source>/`, the source being the
+    /// control's `Source`, else `group` (the module a package without a
+    /// source package belongs to), else its own name.
+    pub fn new(control: &Control, bytes: &[u8], group: Option<&str>) -> Result<PoolPackage, String> {
         for field in ["Package", "Version", "Architecture"] {
             if control.get(field).is_none_or(str::is_empty) {
                 return Err(format!("its control file has no {field} field"));
@@ -62,6 +63,7 @@ impl PoolPackage {
         let source = control
             .get("Source")
             .map(|s| s.split_whitespace().next().unwrap_or(s))
+            .or(group)
             .unwrap_or(name);
         let version = control.get("Version").unwrap_or_default();
         let arch = control.get("Architecture").unwrap_or_default();
@@ -115,8 +117,9 @@ fn pool_letter(source: &str) -> String {
     }
 }
 
-/// A Packages file: the stanzas sorted by name, then version, blank-line separated.
-pub fn packages_file(packages: &[&PoolPackage]) -> String {
+/// Packages text: the stanzas sorted by name, version and architecture,
+/// each followed by a blank line (so texts of buckets join into one list).
+pub fn packages_text(packages: &[&PoolPackage]) -> String {
     let mut sorted: Vec<&&PoolPackage> = packages.iter().collect();
     sorted.sort_by(|a, b| {
         a.name()
@@ -124,9 +127,39 @@ pub fn packages_file(packages: &[&PoolPackage]) -> String {
             .then_with(|| crate::debversion::compare(a.version(), b.version()))
             .then_with(|| a.arch().cmp(b.arch()))
     });
-    let stanzas: Vec<String> = sorted.iter().map(|p| p.stanza()).collect();
-    stanzas.join("\n")
+    let mut out = String::new();
+    for p in sorted {
+        out.push_str(&p.stanza());
+        out.push('\n');
+    }
+    out
 }
+
+/// One architecture's list in its three forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagesList {
+    pub arch: String,
+    pub plain: Vec<u8>,
+    pub gz: Vec<u8>,
+    pub xz: Vec<u8>,
+}
+
+impl PackagesList {
+    /// The list of `packages`, made in one piece.
+    pub fn of(arch: &str, packages: &[&PoolPackage]) -> PackagesList {
+        let plain = packages_text(packages).into_bytes();
+        PackagesList {
+            arch: arch.to_string(),
+            gz: GZIP.join(&[&GZIP.compress(&plain)]),
+            xz: Codec::Xz.join(&[&Codec::Xz.compress(&plain)]),
+            plain,
+        }
+    }
+}
+
+/// Packages.gz: gzip -9, no name, mtime 0, so the same text gives the
+/// same bytes.
+pub const GZIP: Codec = Codec::Gzip(9);
 
 /// A file under `dists/<codename>/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,17 +167,23 @@ pub struct DistFile {
     /// Relative to `dists/<codename>/`: `main/binary-amd64/Packages.xz`.
     pub path: String,
     pub bytes: Vec<u8>,
+    /// Of `bytes`, in hex (computed once: lists are megabytes).
+    pub sha256: String,
 }
 
 impl DistFile {
-    pub fn sha256(&self) -> String {
-        hex::encode(Sha256::digest(&self.bytes))
+    pub fn new(path: String, bytes: Vec<u8>) -> DistFile {
+        DistFile {
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            path,
+            bytes,
+        }
     }
 
     /// Where apt fetches it by hash (`Acquire-By-Hash: yes`).
     pub fn by_hash_path(&self) -> String {
         let dir = self.path.rsplit_once('/').map_or("", |(d, _)| d);
-        format!("{dir}/by-hash/SHA256/{}", self.sha256())
+        format!("{dir}/by-hash/SHA256/{}", self.sha256)
     }
 }
 
@@ -169,44 +208,24 @@ pub struct ReleaseInfo {
     pub valid_until: Option<u64>,
 }
 
-/// Builds `dists/<codename>/` for `archs` from `packages` (each already
-/// chosen for this codename); `Architecture: all` packages join every
-/// architecture's list.
-pub fn dist(
-    codename: &str,
-    archs: &[String],
-    packages: &[&PoolPackage],
-    info: &ReleaseInfo,
-) -> Result<Dist, std::io::Error> {
+/// Builds `dists/<codename>/` from each architecture's list (an
+/// `Architecture: all` package is in every one of them).
+pub fn dist(codename: &str, lists: Vec<PackagesList>, info: &ReleaseInfo) -> Dist {
+    let archs: Vec<String> = lists.iter().map(|l| l.arch.clone()).collect();
     let mut indexes = Vec::new();
-    for arch in archs {
-        let mine: Vec<&PoolPackage> = packages
-            .iter()
-            .copied()
-            .filter(|p| p.arch() == arch || p.arch() == "all")
-            .collect();
-        let plain = packages_file(&mine).into_bytes();
-        let dir = format!("main/binary-{arch}");
-        indexes.push(DistFile {
-            path: format!("{dir}/Packages.gz"),
-            bytes: gzip(&plain)?,
-        });
-        indexes.push(DistFile {
-            path: format!("{dir}/Packages.xz"),
-            bytes: xz(&plain)?,
-        });
-        indexes.push(DistFile {
-            path: format!("{dir}/Packages"),
-            bytes: plain,
-        });
+    for list in lists {
+        let dir = format!("main/binary-{}", list.arch);
+        indexes.push(DistFile::new(format!("{dir}/Packages.gz"), list.gz));
+        indexes.push(DistFile::new(format!("{dir}/Packages.xz"), list.xz));
+        indexes.push(DistFile::new(format!("{dir}/Packages"), list.plain));
     }
     indexes.sort_by(|a, b| a.path.cmp(&b.path));
-    let release = release_text(codename, archs, &indexes, info);
-    Ok(Dist {
+    let release = release_text(codename, &archs, &indexes, info);
+    Dist {
         codename: codename.to_string(),
         indexes,
         release,
-    })
+    }
 }
 
 fn release_text(
@@ -239,27 +258,21 @@ fn release_text(
     }
     r += "SHA256:\n";
     for f in files {
-        r += &format!(" {} {:>8} {}\n", f.sha256(), f.bytes.len(), f.path);
+        r += &format!(" {} {:>8} {}\n", f.sha256, f.bytes.len(), f.path);
     }
     r
 }
 
-/// gzip with no name and mtime 0, so the same text gives the same bytes.
+/// A whole gzip file of `bytes`, as Packages.gz is made.
 pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes)?;
-    enc.finish()
+    Ok(GZIP.compress(bytes))
 }
 
-/// xz at preset 1: a Packages list is repetitive text, preset 1 keeps most
-/// of preset 6's ratio at a quarter of the time, and recompressing the
-/// whole list is most of an incremental publish of a large repository.
+/// A whole xz file of `bytes`, as Packages.xz is made (xz preset 1: a
+/// Packages list is repetitive text, and preset 1 keeps most of preset 6's
+/// ratio at a quarter of the time).
 pub fn xz(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 1);
-    enc.write_all(bytes)?;
-    enc.finish()
+    Ok(Codec::Xz.join(&[&Codec::Xz.compress(bytes)]))
 }
 
 /// `Sat, 02 Dec 2026 12:00:00 UTC`: the date form Release files use.

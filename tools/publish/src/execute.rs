@@ -14,14 +14,18 @@
 //! 3. Prune: remove what the new generation no longer names.
 //!
 //! A publish killed in step 1 leaves unreferenced files that the next
-//! publish removes ([`sweep_leftovers`]); killed in step 2, each codename
-//! is old or new, and a rerun completes it.
+//! publish removes ([`sweep_leftovers`]; `.kmodfarm/publishing` says a
+//! publish was under way, so an unkilled repository is not walked); killed
+//! in step 2, each codename is old or new, and a rerun completes it.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeSet;
+
 use crate::error::{PublishError, Result};
 use crate::plan::{Plan, Stage};
+use crate::state::{RepoState, CHUNKS_DIR, PUBLISHING_MARK, RECORDS_DIR};
 
 /// Suffix of files being written: never a name a reader asks for.
 pub const NEW_SUFFIX: &str = ".kmodfarm-new";
@@ -30,6 +34,9 @@ pub const NEW_SUFFIX: &str = ".kmodfarm-new";
 pub trait RepoFs {
     fn create_dir_all(&mut self, dir: &Path) -> io::Result<()>;
     fn copy(&mut self, from: &Path, to: &Path) -> io::Result<()>;
+    /// `to` as a second name of `from`; fails where `to` exists or the
+    /// file system refuses links (the caller then copies).
+    fn link(&mut self, from: &Path, to: &Path) -> io::Result<()>;
     fn write(&mut self, to: &Path, bytes: &[u8]) -> io::Result<()>;
     fn rename(&mut self, from: &Path, to: &Path) -> io::Result<()>;
     fn remove(&mut self, path: &Path) -> io::Result<()>;
@@ -45,6 +52,9 @@ impl RepoFs for Disk {
     }
     fn copy(&mut self, from: &Path, to: &Path) -> io::Result<()> {
         std::fs::copy(from, to).map(|_| ())
+    }
+    fn link(&mut self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::hard_link(from, to)
     }
     fn write(&mut self, to: &Path, bytes: &[u8]) -> io::Result<()> {
         std::fs::write(to, bytes)
@@ -73,6 +83,13 @@ pub enum Event {
 
 pub fn execute(plan: &Plan, fs: &mut dyn RepoFs, events: &mut dyn FnMut(Event)) -> Result<()> {
     let repo = &plan.repo;
+    let mark = repo.join(PUBLISHING_MARK);
+    if let Some(dir) = mark.parent().filter(|d| !d.is_dir()) {
+        fs.create_dir_all(dir)
+            .map_err(PublishError::io("make the directory", dir))?;
+    }
+    fs.write(&mark, b"")
+        .map_err(PublishError::io("write", &mark))?;
     let mut made = Made::default();
     if let Err(e) = prepare(plan, fs, &mut made) {
         // Undo step 1, newest first, so the repository is as it was.
@@ -82,6 +99,7 @@ pub fn execute(plan: &Plan, fs: &mut dyn RepoFs, events: &mut dyn FnMut(Event)) 
         for dir in made.dirs.iter().rev() {
             let _ = fs.remove_dir(dir);
         }
+        let _ = fs.remove(&mark);
         return Err(e);
     }
     events(Event::Prepared {
@@ -102,6 +120,7 @@ pub fn execute(plan: &Plan, fs: &mut dyn RepoFs, events: &mut dyn FnMut(Event)) 
         let p = repo.join(path);
         fs.remove(&p).map_err(PublishError::io("remove", &p))?;
     }
+    fs.remove(&mark).map_err(PublishError::io("remove", &mark))?;
     events(Event::Pruned {
         removed: plan.remove.len(),
     });
@@ -141,7 +160,16 @@ fn prepare(plan: &Plan, fs: &mut dyn RepoFs, made: &mut Made) -> Result<()> {
         }
     }
     for c in &plan.copy {
+        // A hard link where the input is on the same file system (as aptly
+        // links its pool): no data is copied, the file appears whole, and
+        // the input's later replacement (kmodfarm writes by rename) leaves
+        // the repository's file as it was. Else a copy beside the name,
+        // renamed into place.
         let to = repo.join(&c.to);
+        if fs.link(&c.from, &to).is_ok() {
+            made.files.push(to);
+            continue;
+        }
         let tmp = new_name(&to);
         made.files.push(tmp.clone());
         fs.copy(&c.from, &tmp)
@@ -160,6 +188,13 @@ fn prepare(plan: &Plan, fs: &mut dyn RepoFs, made: &mut Made) -> Result<()> {
             made.files.push(to.clone());
             fs.rename(&tmp, &to)
                 .map_err(PublishError::io("rename into place", &to))?;
+        } else if let Some(from) = &w.link_from {
+            let (from, tmp) = (repo.join(from), new_name(&to));
+            made.files.push(tmp.clone());
+            if fs.link(&from, &tmp).is_err() {
+                fs.copy(&from, &tmp)
+                    .map_err(PublishError::io("write", &tmp))?;
+            }
         } else {
             let tmp = new_name(&to);
             made.files.push(tmp.clone());
@@ -176,10 +211,30 @@ fn new_name(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Removes `*.kmodfarm-new` files a killed publish left (called under the
-/// lock, before planning).
-pub fn sweep_leftovers(repo: &Path) -> Result<usize> {
+/// Removes what a killed publish left (called under the lock, before
+/// planning): when the mark says one was under way, every
+/// `*.kmodfarm-new` file; always, the records and chunks `old` (the state
+/// in place) does not name. Returns how many files went.
+pub fn sweep_leftovers(repo: &Path, old: &RepoState) -> Result<usize> {
     let mut removed = 0;
+    let named_records: BTreeSet<String> =
+        old.records.values().map(|k| format!("{k}.json")).collect();
+    for (dir, named) in [(RECORDS_DIR, &named_records), (CHUNKS_DIR, &old.chunks)] {
+        let Ok(entries) = std::fs::read_dir(repo.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !named.contains(&name) {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(PublishError::io("remove", &path))?;
+                removed += 1;
+            }
+        }
+    }
+    if !repo.join(PUBLISHING_MARK).exists() {
+        return Ok(removed);
+    }
     let mut stack = vec![repo.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {

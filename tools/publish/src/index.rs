@@ -21,39 +21,36 @@ pub fn dkms_routes(state: &RepoState, targets: &crate::inputs::Targets) -> Vec<D
         let newest = state
             .debs
             .iter()
-            .filter(|d| d.package.name() == name && d.codenames.contains(&t.codename))
-            .max_by(|a, b| crate::debversion::compare(a.package.version(), b.package.version()));
+            .filter(|d| d.name == name && d.codenames.contains(&t.codename))
+            .max_by(|a, b| crate::debversion::compare(&a.version, &b.version));
         if let Some(d) = newest {
             routes.push(DkmsRoute {
                 distro: t.distro.clone(),
                 package: name.clone(),
-                version: crate::state::upstream(d.package.version()).to_string(),
-                package_path: format!("deb/{}", d.package.filename),
-                sha256: d.package.sha256.clone(),
+                version: crate::state::upstream(&d.version).to_string(),
+                package_path: format!("deb/{}", d.filename),
+                sha256: d.sha256.clone(),
             });
         }
     }
     for t in &targets.rpm {
         let evr = |r: &crate::state::StoredRpm| {
-            format!(
-                "{}:{}-{}",
-                r.package.epoch, r.package.version, r.package.release
-            )
+            format!("{}:{}-{}", r.epoch, r.version, r.release)
         };
         // Debian's ordering is close enough to rpm's for the versions
         // kmodfarm writes (digits, dots, one release number).
         let newest = state
             .rpms
             .iter()
-            .filter(|r| r.package.name == name && r.distros.contains(&t.distro))
+            .filter(|r| r.name == name && r.distros.contains(&t.distro))
             .max_by(|a, b| crate::debversion::compare(&evr(a), &evr(b)));
         if let Some(r) = newest {
             routes.push(DkmsRoute {
                 distro: t.distro.clone(),
                 package: name.clone(),
-                version: r.package.version.clone(),
-                package_path: format!("{}/{}", t.dir(), r.package.href),
-                sha256: r.package.sha256.clone(),
+                version: r.version.clone(),
+                package_path: format!("{}/{}", t.dir(), r.href),
+                sha256: r.sha256.clone(),
             });
         }
     }

@@ -183,9 +183,15 @@ fn read_deb(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<D
         message,
     };
     let control = read_control(path, &bytes).map_err(not_a_package)?;
-    let package = PoolPackage::new(&control, &bytes).map_err(not_a_package)?;
-    let name = package.name().to_string();
     let module = &targets.module;
+    // The module's own packages (-dkms, -modules-<k>) share one pool
+    // directory, as binaries of one source package do.
+    let group = control
+        .get("Package")
+        .filter(|n| n.starts_with(&format!("{module}-")))
+        .map(|_| module.as_str());
+    let package = PoolPackage::new(&control, &bytes, group).map_err(not_a_package)?;
+    let name = package.name().to_string();
     // The -dkms package, and kmodfarm-host (the program install.sh puts on
     // hosts, which its kernel hooks call), go to every codename.
     let codenames = if name == format!("{module}-dkms") || name == HOST_PACKAGE {

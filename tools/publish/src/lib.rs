@@ -17,12 +17,14 @@
 //! Library code never prints: progress comes out as [`Event`]s.
 
 pub mod apt;
+pub mod chunks;
 pub mod debfile;
 pub mod debversion;
 pub mod error;
 pub mod execute;
 pub mod index;
 pub mod inputs;
+pub mod lists;
 pub mod page;
 pub mod plan;
 pub mod rpm_md;
@@ -68,7 +70,7 @@ pub fn prepare(
 ) -> Result<Prepared> {
     let repo = &request.repo;
     // Refuse a directory that is not ours before touching anything.
-    state::open(repo, &targets.module)?;
+    state::probe(repo)?;
     let builds = request
         .builds
         .as_deref()
@@ -87,8 +89,8 @@ pub fn prepare(
     };
     // Under the lock, the state is the one the last publish committed.
     let old = state::open(repo, &targets.module)?;
-    if lock.is_some() && old.is_some() {
-        execute::sweep_leftovers(repo)?;
+    if let (Some(_), Some(old)) = (&lock, &old) {
+        execute::sweep_leftovers(repo, old)?;
     }
     let plan = plan::plan(plan::PlanInputs {
         repo,

@@ -3,7 +3,7 @@
 //! every file to remove afterwards. Nothing is written here; the plan is
 //! data, printable with `--dry-run --json`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -21,7 +21,11 @@ use crate::inputs::{Builds, DebInput, RpmInput, Targets};
 use crate::page::{self, PageOptions};
 use crate::rpm_md::{self, MetadataCompression, Repodata, RepodataOptions};
 use crate::sign::SigningKey;
-use crate::state::{upstream, FileFact, RepoState, StoredDeb, StoredKernel, StoredRpm, STATE_FILE};
+use crate::lists::{Lists, Records};
+use crate::state::{
+    upstream, FileFact, RepoState, StoredDeb, StoredKernel, StoredRpm, CHUNKS_DIR, RECORDS_DIR,
+    STATE_FILE,
+};
 
 /// The installer script at the repository root, when `--url` says where
 /// the repository is served (the script pins the key and that address).
@@ -94,6 +98,45 @@ pub struct WriteFile {
     pub sha256: String,
     #[serde(skip)]
     pub bytes: Vec<u8>,
+    /// Made as a hard link to this file (relative to the repository root,
+    /// written earlier in the plan or already there) instead of from
+    /// `bytes`, which are then empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_from: Option<String>,
+}
+
+/// The files a plan writes, as they are planned.
+#[derive(Default)]
+struct Writes(Vec<WriteFile>);
+
+impl Writes {
+    fn put(&mut self, path: String, stage: Stage, bytes: Vec<u8>) {
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        self.digested(path, stage, bytes, sha256);
+    }
+
+    /// [`Writes::put`] of bytes whose digest is known.
+    fn digested(&mut self, path: String, stage: Stage, bytes: Vec<u8>, sha256: String) {
+        self.0.push(WriteFile {
+            size: bytes.len() as u64,
+            sha256,
+            path,
+            stage,
+            bytes,
+            link_from: None,
+        });
+    }
+
+    fn link(&mut self, path: String, stage: Stage, from: &str, size: u64, sha256: &str) {
+        self.0.push(WriteFile {
+            size,
+            sha256: sha256.to_string(),
+            path,
+            stage,
+            bytes: Vec::new(),
+            link_from: Some(from.to_string()),
+        });
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,37 +189,32 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     // Packages: new ones are copied in (.deb into the pool, .rpm into each
     // of its yum repositories); one already there with the same name must
     // be the same bytes.
+    let mut records = Records::new(repo, &old.records);
     let mut intake = Intake {
         repo,
         old: &old,
         copy: &mut copy,
     };
+    let mut held = Held::of(&state.debs);
     for input in debs {
-        let stored = StoredDeb {
-            package: input.package,
-            codenames: input.codenames,
-        };
-        let pool = |d: &StoredDeb| vec![format!("deb/{}", d.package.filename)];
-        if intake.take(&mut state.debs, stored, &input.source, pool)? {
+        let stored = StoredDeb::of(&input.package, input.codenames);
+        records.add_deb(input.package);
+        let pool = |d: &StoredDeb| vec![format!("deb/{}", d.filename)];
+        if intake.take(&mut state.debs, &mut held, stored, &input.source, pool)? {
             unchanged += 1;
         }
     }
+    let mut held = Held::of(&state.rpms);
     for input in rpms {
-        let stored = StoredRpm {
-            package: input.package,
-            distros: input.distros,
-        };
+        let stored = StoredRpm::of(&input.package, input.distros);
+        records.add_rpm(input.package);
         let yum = |r: &StoredRpm| rpm_pool_paths(targets, &r.distros, r.file_name()).collect();
-        if intake.take(&mut state.rpms, stored, &input.source, yum)? {
+        if intake.take(&mut state.rpms, &mut held, stored, &input.source, yum)? {
             unchanged += 1;
         }
     }
-    state
-        .debs
-        .sort_by(|a, b| a.package.filename.cmp(&b.package.filename));
-    state
-        .rpms
-        .sort_by(|a, b| a.package.href.cmp(&b.package.href));
+    state.debs.sort_by(|a, b| a.filename.cmp(&b.filename));
+    state.rpms.sort_by(|a, b| a.href.cmp(&b.href));
 
     // Build records: prebuilt modules, failures and out-of-range kernels.
     if let Some(builds) = builds {
@@ -265,17 +303,15 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     // --keep N: the newest N versions stay, in pool, indexes and page.
     if let Some(keep) = options.keep {
         let kept: BTreeSet<String> = state.versions().into_iter().take(keep.max(1)).collect();
-        state
-            .debs
-            .retain(|d| kept.contains(upstream(d.package.version())));
-        state.rpms.retain(|r| kept.contains(&r.package.version));
+        state.debs.retain(|d| kept.contains(upstream(&d.version)));
+        state.rpms.retain(|r| kept.contains(&r.version));
         state.kernels.retain(|k| kept.contains(&k.version));
         copy.retain(|c| {
             !c.to.starts_with("deb/pool/")
                 || state
                     .debs
                     .iter()
-                    .any(|d| format!("deb/{}", d.package.filename) == c.to)
+                    .any(|d| format!("deb/{}", d.filename) == c.to)
         });
         copy.retain(|c| {
             !c.to.starts_with("rpm/")
@@ -304,16 +340,7 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     state.serial = serial;
     let when = options.now;
 
-    let mut write: Vec<WriteFile> = Vec::new();
-    let mut put = |path: String, stage: Stage, bytes: Vec<u8>| {
-        write.push(WriteFile {
-            size: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&bytes)),
-            path,
-            stage,
-            bytes,
-        })
-    };
+    let mut writes = Writes::default();
 
     // apt: one dists/<codename>/ per Debian-family target.
     let info = ReleaseInfo {
@@ -333,37 +360,48 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     // Files named by their digest (apt's by-hash lists, yum's metadata):
     // kept one generation after they go out of use.
     let mut content_addressed = BTreeMap::new();
+    let (record_files, new_records) = records.store(&state.debs, &state.rpms)?;
+    let mut lists = Lists::new(repo, &old.chunks, records);
     for (codename, archs) in &codenames {
-        let packages: Vec<&apt::PoolPackage> = state
-            .debs
-            .iter()
-            .filter(|d| d.codenames.iter().any(|c| c == codename))
-            .map(|d| &d.package)
-            .collect();
-        let dist = apt::dist(codename, archs, &packages, &info).map_err(PublishError::io(
-            "compress the package lists for",
-            repo.join("deb/dists").join(codename),
-        ))?;
+        let mut per_arch = Vec::new();
+        for arch in archs {
+            let members: Vec<&StoredDeb> = state
+                .debs
+                .iter()
+                .filter(|d| d.codenames.iter().any(|c| c == codename))
+                .filter(|d| &d.arch == arch || d.arch == "all")
+                .collect();
+            per_arch.push(lists.packages(arch, &members)?);
+        }
+        let dist = apt::dist(codename, per_arch, &info);
         let base = format!("deb/dists/{codename}");
         for file in dist.indexes {
             let hashed = format!("{base}/{}", file.by_hash_path());
-            content_addressed.insert(hashed.clone(), fact(&file.bytes));
-            put(hashed, Stage::New, file.bytes.clone());
-            put(format!("{base}/{}", file.path), Stage::Index, file.bytes);
+            let named = format!("{base}/{}", file.path);
+            content_addressed.insert(
+                hashed.clone(),
+                FileFact {
+                    size: file.bytes.len() as u64,
+                    sha256: digest_bytes(&file.sha256),
+                },
+            );
+            // The name apt also reads is a link to the by-hash file.
+            writes.link(named, Stage::Index, &hashed, file.bytes.len() as u64, &file.sha256);
+            writes.digested(hashed, Stage::New, file.bytes, file.sha256);
         }
         let release_gpg = key.detached_armored(dist.release.as_bytes(), when)?;
         let in_release = key.clearsign(&dist.release, when)?;
-        put(
+        writes.put(
             format!("{base}/Release"),
             Stage::Signed,
             dist.release.into_bytes(),
         );
-        put(
+        writes.put(
             format!("{base}/Release.gpg"),
             Stage::Signed,
             release_gpg.into_bytes(),
         );
-        put(
+        writes.put(
             format!("{base}/InRelease"),
             Stage::Signed,
             in_release.into_bytes(),
@@ -378,27 +416,40 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         clamp_file_times_to: Some(when),
     };
     for t in &targets.rpm {
-        let packages: Vec<&rpm_md::RpmPackage> = state
+        let members: Vec<&StoredRpm> = state
             .rpms
             .iter()
             .filter(|r| r.distros.contains(&t.distro))
-            .map(|r| &r.package)
             .collect();
-        let repodata = rpm_md::repodata_of(&packages, &repodata_options)?;
+        let documents = lists.repodata(&members, &repodata_options)?;
+        let repodata = rpm_md::repomd(documents, &repodata_options);
         let base = t.dir();
         for (path, bytes) in repodata.files {
             if path == Repodata::REPOMD {
                 let signature = key.detached_armored(&bytes, when)?;
-                put(format!("{base}/{path}"), Stage::Signed, bytes);
-                put(
+                writes.put(format!("{base}/{path}"), Stage::Signed, bytes);
+                writes.put(
                     format!("{base}/{}", Repodata::REPOMD_SIGNATURE),
                     Stage::Signed,
                     signature.into_bytes(),
                 );
             } else {
+                // `repodata/<sha256>-<kind>.xml.gz`: named by its digest.
+                let sha256 = path
+                    .trim_start_matches("repodata/")
+                    .split('-')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 let path = format!("{base}/{path}");
-                content_addressed.insert(path.clone(), fact(&bytes));
-                put(path, Stage::New, bytes);
+                content_addressed.insert(
+                    path.clone(),
+                    FileFact {
+                        size: bytes.len() as u64,
+                        sha256: digest_bytes(&sha256),
+                    },
+                );
+                writes.digested(path, Stage::New, bytes, sha256);
             }
         }
     }
@@ -409,14 +460,14 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     for (path, lookup) in &lookups {
         let json = to_json(lookup);
         let sig = key.detached_armored(&json, when)?;
-        put(path.clone(), Stage::Index, json);
-        put(format!("{path}.asc"), Stage::Index, sig.into_bytes());
+        writes.put(path.clone(), Stage::Index, json);
+        writes.put(format!("{path}.asc"), Stage::Index, sig.into_bytes());
     }
     let index_value = index::index(&state, routes, &lookups, &freshness);
     let index_json = to_json(&index_value);
     let index_sig = key.detached_armored(&index_json, when)?;
-    put("index.json".into(), Stage::Signed, index_json);
-    put(
+    writes.put("index.json".into(), Stage::Signed, index_json);
+    writes.put(
         "index.json.asc".into(),
         Stage::Signed,
         index_sig.into_bytes(),
@@ -430,9 +481,9 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         key_name: targets.module.clone(),
     };
     let html = page::render_page(&index_value, records, &page_options)?;
-    put("index.html".into(), Stage::Index, html.into_bytes());
+    writes.put("index.html".into(), Stage::Index, html.into_bytes());
     if let Some(script) = &options.install_script {
-        put(
+        writes.put(
             INSTALL_SCRIPT.into(),
             Stage::Index,
             script.clone().into_bytes(),
@@ -443,26 +494,42 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     // imports it from repomd.xml.key beside the metadata it signs.
     let public_armored = key.public_key_armored()?;
     for t in &targets.rpm {
-        put(
+        writes.put(
             format!("{}/repodata/repomd.xml.key", t.dir()),
             Stage::Index,
             public_armored.clone().into_bytes(),
         );
     }
-    put(
+    writes.put(
         format!("keys/{}.asc", targets.module),
         Stage::Index,
         public_armored.into_bytes(),
     );
-    put(
+    writes.put(
         format!("keys/{}.gpg", targets.module),
         Stage::Index,
         key.public_key_binary()?,
     );
 
+    // The records and list buckets the next publish starts from.
+    for (path, bytes) in new_records.into_iter().chain(std::mem::take(&mut lists.new)) {
+        writes.put(path, Stage::New, bytes);
+    }
+    let stale_chunks = old.chunks.difference(&lists.used).map(|k| format!("{CHUNKS_DIR}/{k}"));
+    let live_records: BTreeSet<&String> = record_files.values().collect();
+    let stale_records = old
+        .records
+        .values()
+        .filter(|k| !live_records.contains(k))
+        .map(|k| format!("{RECORDS_DIR}/{k}.json"));
+    let stale_internal: BTreeSet<String> = stale_chunks.chain(stale_records).collect();
+    state.chunks = lists.used;
+    state.records = record_files;
+
     // Drop writes whose bytes are already in place (by-hash files of an
     // unchanged list, unchanged keys), so an incremental publish touches
     // only what changed. Signed files always change (dates, serial).
+    let mut write = writes.0;
     write.retain(|w| {
         w.stage != Stage::New
             || old
@@ -476,10 +543,10 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     let mut files: BTreeMap<String, FileFact> = BTreeMap::new();
     for d in &state.debs {
         files.insert(
-            format!("deb/{}", d.package.filename),
+            format!("deb/{}", d.filename),
             FileFact {
-                size: d.package.size,
-                sha256: digest_bytes(&d.package.sha256),
+                size: d.size,
+                sha256: digest_bytes(&d.sha256),
             },
         );
     }
@@ -488,8 +555,8 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
             files.insert(
                 path,
                 FileFact {
-                    size: r.package.size,
-                    sha256: digest_bytes(&r.package.sha256),
+                    size: r.size,
+                    sha256: digest_bytes(&r.sha256),
                 },
             );
         }
@@ -534,6 +601,7 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         .chain(old.retained.keys())
         .filter(|p| !files.contains_key(*p) && !retained.contains_key(*p))
         .cloned()
+        .chain(stale_internal)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -548,6 +616,7 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         size: state_json.len() as u64,
         sha256: hex::encode(Sha256::digest(&state_json)),
         bytes: state_json,
+        link_from: None,
     });
     write.sort_by(|a, b| a.stage.cmp(&b.stage).then_with(|| a.path.cmp(&b.path)));
     copy.sort_by(|a, b| a.to.cmp(&b.to));
@@ -582,24 +651,22 @@ fn link_prebuilt_packages(state: &mut RepoState, targets: &Targets) {
                 prebuilt_package_name(&targets.module, PackageFamily::Deb, &k.kernel_release);
             entry.prebuilt_package = name.clone();
             if let Some(d) = debs.iter().find(|d| {
-                d.package.name() == name
-                    && upstream(d.package.version()) == k.version
+                d.name == name
+                    && upstream(&d.version) == k.version
                     && d.codenames.iter().any(|c| c == codename)
             }) {
-                entry.package_path = format!("deb/{}", d.package.filename);
-                entry.package_sha256 = d.package.sha256.clone();
+                entry.package_path = format!("deb/{}", d.filename);
+                entry.package_sha256 = d.sha256.clone();
             }
         } else if let Some(t) = targets.rpm.iter().find(|t| t.distro == k.distro) {
             let name =
                 prebuilt_package_name(&targets.module, PackageFamily::Rpm, &k.kernel_release);
             entry.prebuilt_package = name.clone();
             if let Some(r) = rpms.iter().find(|r| {
-                r.package.name == name
-                    && r.package.version == k.version
-                    && r.distros.contains(&t.distro)
+                r.name == name && r.version == k.version && r.distros.contains(&t.distro)
             }) {
-                entry.package_path = format!("{}/{}", t.dir(), r.package.href);
-                entry.package_sha256 = r.package.sha256.clone();
+                entry.package_path = format!("{}/{}", t.dir(), r.href);
+                entry.package_sha256 = r.sha256.clone();
             }
         }
     }
@@ -619,13 +686,13 @@ trait HeldPackage {
 
 impl HeldPackage for StoredDeb {
     fn file_name(&self) -> &str {
-        &self.package.filename
+        &self.filename
     }
     fn size(&self) -> u64 {
-        self.package.size
+        self.size
     }
     fn sha256(&self) -> &str {
-        &self.package.sha256
+        &self.sha256
     }
     fn held_in(&mut self) -> &mut Vec<String> {
         &mut self.codenames
@@ -637,13 +704,28 @@ impl HeldPackage for StoredRpm {
         StoredRpm::file_name(self)
     }
     fn size(&self) -> u64 {
-        self.package.size
+        self.size
     }
     fn sha256(&self) -> &str {
-        &self.package.sha256
+        &self.sha256
     }
     fn held_in(&mut self) -> &mut Vec<String> {
         &mut self.distros
+    }
+}
+
+/// Where each held package is in its list, by file name (a publish of
+/// thousands of packages looks each one up).
+struct Held(HashMap<String, usize>);
+
+impl Held {
+    fn of<P: HeldPackage>(held: &[P]) -> Held {
+        Held(
+            held.iter()
+                .enumerate()
+                .map(|(i, p)| (p.file_name().to_string(), i))
+                .collect(),
+        )
     }
 }
 
@@ -661,11 +743,12 @@ impl Intake<'_> {
     fn take<P: HeldPackage>(
         &mut self,
         held: &mut Vec<P>,
+        by_name: &mut Held,
         mut incoming: P,
         source: &Path,
         paths: impl Fn(&P) -> Vec<String>,
     ) -> Result<bool> {
-        let index = match held.iter().position(|h| h.file_name() == incoming.file_name()) {
+        let index = match by_name.0.get(incoming.file_name()).copied() {
             Some(i) if held[i].sha256() != incoming.sha256() => {
                 return Err(PublishError::Conflict {
                     path: source.to_path_buf(),
@@ -687,6 +770,9 @@ impl Intake<'_> {
                 i
             }
             None => {
+                by_name
+                    .0
+                    .insert(incoming.file_name().to_string(), held.len());
                 held.push(incoming);
                 held.len() - 1
             }
@@ -775,13 +861,6 @@ fn check_artifact(path: &Path, size: u64, sha256: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn fact(bytes: &[u8]) -> FileFact {
-    FileFact {
-        size: bytes.len() as u64,
-        sha256: Sha256::digest(bytes).into(),
-    }
 }
 
 fn digest_bytes(hex_digest: &str) -> [u8; 32] {

@@ -40,12 +40,13 @@
 //! entries, oldest first.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rpm::{DependencyFlags, FileFlags, FileType, IndexSignatureTag, IndexTag};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::chunks::Codec;
 
 /// What can go wrong reading a package.
 #[derive(Debug, thiserror::Error)]
@@ -426,24 +427,19 @@ pub enum MetadataCompression {
 }
 
 impl MetadataCompression {
-    fn suffix(self) -> &'static str {
+    pub fn suffix(self) -> &'static str {
         match self {
             MetadataCompression::Gzip => "xml.gz",
             MetadataCompression::Zstd => "xml.zst",
         }
     }
 
-    fn compress(self, data: &[u8]) -> Vec<u8> {
+    /// How each piece is compressed (gzip at zlib's default level, as
+    /// createrepo_c does).
+    pub fn codec(self) -> Codec {
         match self {
-            MetadataCompression::Gzip => {
-                // No file name and mtime 0 in the gzip header: same bytes every run.
-                let mut enc = flate2::GzBuilder::new()
-                    .operating_system(3)
-                    .write(Vec::new(), flate2::Compression::default());
-                enc.write_all(data).expect("writing to a Vec");
-                enc.finish().expect("writing to a Vec")
-            }
-            MetadataCompression::Zstd => zstd::encode_all(data, 0).expect("compressing into a Vec"),
+            MetadataCompression::Gzip => Codec::Gzip(6),
+            MetadataCompression::Zstd => Codec::Zstd,
         }
     }
 }
@@ -501,10 +497,27 @@ pub fn repodata(packages: &[RpmPackage], options: &RepodataOptions) -> Result<Re
     repodata_of(&packages.iter().collect::<Vec<_>>(), options)
 }
 
-/// [`repodata`] of borrowed records (a publish's state holds them).
+/// [`repodata`] of borrowed records: the documents made in one piece each
+/// (head, packages, tail), as a publish makes a list of up to
+/// [`crate::chunks::SINGLE_BUCKET_LIMIT`] packages.
 pub fn repodata_of(packages: &[&RpmPackage], options: &RepodataOptions) -> Result<Repodata, Error> {
     let mut sorted: Vec<&RpmPackage> = packages.to_vec();
     sorted.sort_by(|a, b| a.href.cmp(&b.href));
+    check_locations(&sorted)?;
+    let codec = options.compression.codec();
+    let documents = DOCUMENTS.map(|kind| {
+        let body = entries(kind, &sorted, options);
+        let texts = [head(kind, sorted.len()), body, tail(kind)];
+        let pieces: Vec<Vec<u8>> = texts.iter().map(|t| codec.compress(t.as_bytes())).collect();
+        let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+        let plain: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+        Document::of(kind, &plain, codec.join(&refs))
+    });
+    Ok(repomd(documents, options))
+}
+
+/// Refuses two packages at one location (`sorted` by location).
+pub fn check_locations(sorted: &[&RpmPackage]) -> Result<(), Error> {
     for pair in sorted.windows(2) {
         if pair[0].href == pair[1].href {
             return Err(Error::DuplicateLocation {
@@ -512,48 +525,109 @@ pub fn repodata_of(packages: &[&RpmPackage], options: &RepodataOptions) -> Resul
             });
         }
     }
-    // Each document is written and compressed on its own thread: the
-    // three are independent, and compression is most of the time.
-    let documents: Vec<(&str, String, Vec<u8>)> = std::thread::scope(|scope| {
-        let compress = |kind: &'static str, xml: String| {
-            let compressed = options.compression.compress(xml.as_bytes());
-            (kind, xml, compressed)
-        };
-        let sorted = &sorted;
-        let jobs = [
-            scope.spawn(move || compress("primary", primary_xml(sorted, options))),
-            scope.spawn(move || compress("filelists", filelists_xml(sorted))),
-            scope.spawn(move || compress("other", other_xml(sorted))),
-        ];
-        jobs.map(|j| j.join().expect("metadata threads do not panic"))
-            .into_iter()
-            .collect()
-    });
+    Ok(())
+}
 
+/// The three documents, in the order repomd.xml lists them.
+pub const DOCUMENTS: [&str; 3] = ["primary", "filelists", "other"];
+
+/// One compressed document, with what repomd.xml says of its text.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub kind: &'static str,
+    pub open_size: u64,
+    pub open_sha256: String,
+    pub compressed: Vec<u8>,
+}
+
+impl Document {
+    /// The document `kind` whose text is `plain` (in parts, joined) and
+    /// whose compressed file is `compressed`.
+    pub fn of(kind: &'static str, plain: &[&[u8]], compressed: Vec<u8>) -> Document {
+        let mut hash = Sha256::new();
+        let mut open_size = 0;
+        for part in plain {
+            hash.update(part);
+            open_size += part.len() as u64;
+        }
+        Document {
+            kind,
+            open_size,
+            open_sha256: hex::encode(hash.finalize()),
+            compressed,
+        }
+    }
+}
+
+/// `repodata/`: each document at its digest-named path, and repomd.xml
+/// naming them.
+pub fn repomd(documents: [Document; 3], options: &RepodataOptions) -> Repodata {
     let mut files = BTreeMap::new();
     let mut repomd = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <repomd xmlns=\"http://linux.duke.edu/metadata/repo\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\">\n",
     );
     repomd.push_str(&format!("  <revision>{}</revision>\n", options.timestamp));
-    for (kind, xml, compressed) in documents {
-        let open_sha = hex::encode(Sha256::digest(xml.as_bytes()));
-        let sha = hex::encode(Sha256::digest(&compressed));
-        let path = format!("repodata/{sha}-{kind}.{}", options.compression.suffix());
+    for d in documents {
+        let sha = hex::encode(Sha256::digest(&d.compressed));
+        let path = format!(
+            "repodata/{sha}-{}.{}",
+            d.kind,
+            options.compression.suffix()
+        );
         repomd.push_str(&format!(
-            "  <data type=\"{kind}\">\n    <checksum type=\"sha256\">{sha}</checksum>\n    \
-             <open-checksum type=\"sha256\">{open_sha}</open-checksum>\n    \
+            "  <data type=\"{}\">\n    <checksum type=\"sha256\">{sha}</checksum>\n    \
+             <open-checksum type=\"sha256\">{}</open-checksum>\n    \
              <location href=\"{path}\"/>\n    <timestamp>{}</timestamp>\n    \
              <size>{}</size>\n    <open-size>{}</open-size>\n  </data>\n",
+            d.kind,
+            d.open_sha256,
             options.timestamp,
-            compressed.len(),
-            xml.len()
+            d.compressed.len(),
+            d.open_size
         ));
-        files.insert(path, compressed);
+        files.insert(path, d.compressed);
     }
     repomd.push_str("</repomd>\n");
     files.insert(Repodata::REPOMD.to_string(), repomd.into_bytes());
-    Ok(Repodata { files })
+    Repodata { files }
+}
+
+/// Where a document's text starts: the XML declaration and the root
+/// element, which counts the packages.
+pub fn head(kind: &str, packages: usize) -> String {
+    let (root, namespace) = root_of(kind);
+    let rpm_namespace = if kind == "primary" {
+        " xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\""
+    } else {
+        ""
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <{root} xmlns=\"{namespace}\"{rpm_namespace} packages=\"{packages}\">\n"
+    )
+}
+
+/// Where a document's text ends.
+pub fn tail(kind: &str) -> String {
+    format!("</{}>\n", root_of(kind).0)
+}
+
+fn root_of(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "primary" => ("metadata", "http://linux.duke.edu/metadata/common"),
+        "filelists" => ("filelists", "http://linux.duke.edu/metadata/filelists"),
+        _ => ("otherdata", "http://linux.duke.edu/metadata/other"),
+    }
+}
+
+/// The `<package>` elements of `packages` in the document `kind`.
+pub fn entries(kind: &str, packages: &[&RpmPackage], options: &RepodataOptions) -> String {
+    match kind {
+        "primary" => primary_entries(packages, options),
+        "filelists" => filelists_entries(packages),
+        _ => other_entries(packages),
+    }
 }
 
 /// XML text and attribute escaping (libxml2 writes the same entities).
@@ -615,12 +689,8 @@ fn dep_list(out: &mut String, element: &str, list: &[Dep]) {
     out.push_str(&format!("    </rpm:{element}>\n"));
 }
 
-fn primary_xml(packages: &[&RpmPackage], options: &RepodataOptions) -> String {
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <metadata xmlns=\"http://linux.duke.edu/metadata/common\" xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{}\">\n",
-        packages.len()
-    );
+fn primary_entries(packages: &[&RpmPackage], options: &RepodataOptions) -> String {
+    let mut out = String::new();
     for p in packages {
         let file_time = match options.clamp_file_times_to {
             Some(limit) => p.file_time.min(limit),
@@ -680,7 +750,6 @@ fn primary_xml(packages: &[&RpmPackage], options: &RepodataOptions) -> String {
         }
         out.push_str("  </format>\n</package>\n");
     }
-    out.push_str("</metadata>\n");
     out
 }
 
@@ -694,57 +763,37 @@ fn package_open(p: &RpmPackage) -> String {
     )
 }
 
-/// filelists.xml and other.xml: one `<package>` element per package, with
-/// what `body` writes inside it.
-fn per_package_document(
-    root: &str,
-    namespace: &str,
-    packages: &[&RpmPackage],
-    body: impl Fn(&RpmPackage, &mut String),
-) -> String {
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <{root} xmlns=\"{namespace}\" packages=\"{}\">\n",
-        packages.len()
-    );
+/// filelists.xml's and other.xml's entries: one `<package>` element per
+/// package, with what `body` writes inside it.
+fn per_package_entries(packages: &[&RpmPackage], body: impl Fn(&RpmPackage, &mut String)) -> String {
+    let mut out = String::new();
     for p in packages {
         out.push_str(&package_open(p));
         body(p, &mut out);
         out.push_str("</package>\n");
     }
-    out.push_str(&format!("</{root}>\n"));
     out
 }
 
-fn filelists_xml(packages: &[&RpmPackage]) -> String {
-    per_package_document(
-        "filelists",
-        "http://linux.duke.edu/metadata/filelists",
-        packages,
-        |p, out| {
-            for f in &p.files {
-                out.push_str(&file_element(f, "  "));
-            }
-        },
-    )
+fn filelists_entries(packages: &[&RpmPackage]) -> String {
+    per_package_entries(packages, |p, out| {
+        for f in &p.files {
+            out.push_str(&file_element(f, "  "));
+        }
+    })
 }
 
-fn other_xml(packages: &[&RpmPackage]) -> String {
-    per_package_document(
-        "otherdata",
-        "http://linux.duke.edu/metadata/other",
-        packages,
-        |p, out| {
-            for c in &p.changelogs {
-                out.push_str(&format!(
-                    "  <changelog author=\"{}\" date=\"{}\">{}</changelog>\n",
-                    esc(&c.author),
-                    c.date,
-                    esc(&c.text)
-                ));
-            }
-        },
-    )
+fn other_entries(packages: &[&RpmPackage]) -> String {
+    per_package_entries(packages, |p, out| {
+        for c in &p.changelogs {
+            out.push_str(&format!(
+                "  <changelog author=\"{}\" date=\"{}\">{}</changelog>\n",
+                esc(&c.author),
+                c.date,
+                esc(&c.text)
+            ));
+        }
+    })
 }
 
 #[cfg(test)]

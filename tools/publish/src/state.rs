@@ -2,7 +2,7 @@
 //! only what changed. Its presence is also what makes a directory a
 //! kmodfarm repository, and `.kmodfarm/lock` serialises publishes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -11,13 +11,20 @@ use kmodfarm_model::KernelRelease;
 use serde::{Deserialize, Serialize};
 
 use crate::apt::PoolPackage;
+
 use crate::error::{PublishError, Result};
 use crate::rpm_md::RpmPackage;
 
 pub const STATE_DIR: &str = ".kmodfarm";
 pub const STATE_FILE: &str = ".kmodfarm/state.json";
 pub const LOCK_FILE: &str = ".kmodfarm/lock";
-const FORMAT: u32 = 1;
+pub const RECORDS_DIR: &str = ".kmodfarm/records";
+pub const CHUNKS_DIR: &str = ".kmodfarm/chunks";
+/// Marks a publish under way: a publish that finds it sweeps what a killed
+/// one left.
+pub const PUBLISHING_MARK: &str = ".kmodfarm/publishing";
+/// 2: the package records moved out of the state into record files.
+const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct RepoState {
@@ -25,11 +32,12 @@ pub struct RepoState {
     pub module: String,
     /// The serial of the published generation.
     pub serial: u64,
+    /// The .deb files: what a publish decides with. Their whole control
+    /// paragraphs are in the record files ([`RepoState::records`]).
     pub debs: Vec<StoredDeb>,
-    /// The .rpm files, with the metadata read from them once: an
-    /// incremental publish makes `repodata/` from these records without
-    /// opening the packages again.
-    #[serde(default)]
+    /// The .rpm files; their header metadata, read once, is in the record
+    /// files, so an incremental publish makes `repodata/` without opening
+    /// the packages again.
     pub rpms: Vec<StoredRpm>,
     pub kernels: Vec<StoredKernel>,
     /// Every file the published generation consists of, relative to the
@@ -39,28 +47,81 @@ pub struct RepoState {
     /// so an apt that read the previous InRelease still finds its lists.
     #[serde(default)]
     pub retained: BTreeMap<String, FileFact>,
+    /// The packages' full records, one file per bucket
+    /// (`.kmodfarm/records/<key>.json`): bucket name (`deb-07`) → key.
+    #[serde(default)]
+    pub records: BTreeMap<String, String>,
+    /// The list buckets kept for the next publish (`.kmodfarm/chunks/<key>`).
+    #[serde(default)]
+    pub chunks: BTreeSet<String>,
 }
 
+/// A .deb the repository holds, as far as a publish decides with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredDeb {
-    pub package: PoolPackage,
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    /// Relative to `deb/`, as in [`PoolPackage::filename`].
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
     pub codenames: Vec<String>,
 }
 
+impl StoredDeb {
+    pub fn of(package: &PoolPackage, codenames: Vec<String>) -> StoredDeb {
+        StoredDeb {
+            name: package.name().to_string(),
+            version: package.version().to_string(),
+            arch: package.arch().to_string(),
+            filename: package.filename.clone(),
+            size: package.size,
+            sha256: package.sha256.clone(),
+            codenames,
+        }
+    }
+}
+
+/// An .rpm the repository holds, as far as a publish decides with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredRpm {
-    pub package: RpmPackage,
+    pub name: String,
+    pub epoch: u32,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    /// As in [`RpmPackage::href`]: `Packages/<file name>`.
+    pub href: String,
+    pub size: u64,
+    pub sha256: String,
+    /// The file time primary.xml gives (before clamping).
+    pub file_time: u64,
     /// Target distros whose `rpm/<distro>/<arch>/` holds it.
     pub distros: Vec<String>,
 }
 
 impl StoredRpm {
+    pub fn of(package: &RpmPackage, distros: Vec<String>) -> StoredRpm {
+        StoredRpm {
+            name: package.name.clone(),
+            epoch: package.epoch,
+            version: package.version.clone(),
+            release: package.release.clone(),
+            arch: package.arch.clone(),
+            href: package.href.clone(),
+            size: package.size,
+            sha256: package.sha256.clone(),
+            file_time: package.file_time,
+            distros,
+        }
+    }
+
     /// The file name, as in `Packages/<file name>`.
     pub fn file_name(&self) -> &str {
-        self.package
-            .href
+        self.href
             .rsplit_once('/')
-            .map_or(self.package.href.as_str(), |(_, name)| name)
+            .map_or(self.href.as_str(), |(_, name)| name)
     }
 }
 
@@ -124,8 +185,8 @@ impl RepoState {
         let mut v: Vec<String> = self
             .debs
             .iter()
-            .map(|d| upstream(d.package.version()).to_string())
-            .chain(self.rpms.iter().map(|r| r.package.version.clone()))
+            .map(|d| upstream(&d.version).to_string())
+            .chain(self.rpms.iter().map(|r| r.version.clone()))
             .chain(self.kernels.iter().map(|k| k.version.clone()))
             .collect();
         v.sort_by(|a, b| crate::debversion::compare(b, a));
@@ -140,26 +201,36 @@ pub fn upstream(version: &str) -> &str {
     v.rsplit_once('-').map_or(v, |(u, _)| u)
 }
 
-/// What is at the repository path: nothing yet, an empty directory, or a
-/// kmodfarm repository with its state. Anything else is refused.
-pub fn open(repo: &Path, module: &str) -> Result<Option<RepoState>> {
+/// Whether `repo` is nothing yet (false), an empty directory (false) or a
+/// kmodfarm repository (true), without reading its state; anything else is
+/// refused.
+pub fn probe(repo: &Path) -> Result<bool> {
     if !repo.exists() {
-        return Ok(None);
+        return Ok(false);
     }
-    let state_path = repo.join(STATE_FILE);
-    if !state_path.is_file() {
+    if !repo.join(STATE_FILE).is_file() {
         let mut entries = std::fs::read_dir(repo).map_err(PublishError::io("read", repo))?;
         // An empty directory, or one a killed first publish left with only
         // its lock, is a new repository.
         let only_lock = |e: &std::fs::DirEntry| e.file_name() == STATE_DIR;
         return match entries.next() {
-            None => Ok(None),
-            Some(Ok(e)) if only_lock(&e) && entries.next().is_none() => Ok(None),
+            None => Ok(false),
+            Some(Ok(e)) if only_lock(&e) && entries.next().is_none() => Ok(false),
             _ => Err(PublishError::NotARepo {
                 path: repo.to_path_buf(),
             }),
         };
     }
+    Ok(true)
+}
+
+/// What is at the repository path: nothing yet, an empty directory, or a
+/// kmodfarm repository with its state. Anything else is refused.
+pub fn open(repo: &Path, module: &str) -> Result<Option<RepoState>> {
+    if !probe(repo)? {
+        return Ok(None);
+    }
+    let state_path = repo.join(STATE_FILE);
     let bad = |message: String| PublishError::BadState {
         path: state_path.clone(),
         message,
@@ -169,7 +240,7 @@ pub fn open(repo: &Path, module: &str) -> Result<Option<RepoState>> {
     let state: RepoState = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     if state.format != FORMAT {
         return Err(bad(format!(
-            "format {} (this kmodfarm reads {FORMAT})",
+            "format {} (this kmodfarm reads {FORMAT}); publish into a new repository folder, or with the kmodfarm that made this one",
             state.format
         )));
     }

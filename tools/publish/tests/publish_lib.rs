@@ -289,7 +289,7 @@ fn the_unsigned_files_are_what_apt_dnf_and_the_installer_expect() {
         .expect("repomd.xml names primary");
     let mut xml = String::new();
     std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(
+        &mut flate2::read::MultiGzDecoder::new(
             std::fs::File::open(repo.join(yum).join(primary)).unwrap(),
         ),
         &mut xml,
@@ -386,7 +386,7 @@ fn a_second_publish_reads_only_what_changed_and_keep_prunes_old_versions() {
         "{packages}"
     );
     assert!(!repo
-        .join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.0-1_all.deb")
+        .join("deb/pool/main/k/kmfdemo/kmfdemo-dkms_1.0.0-1_all.deb")
         .exists());
     let index: serde_json::Value = serde_json::from_str(&text(&repo, "index.json")).unwrap();
     assert_eq!(index["version"], "1.0.1");
@@ -396,7 +396,7 @@ fn a_second_publish_reads_only_what_changed_and_keep_prunes_old_versions() {
         .join("prebuilt/debian-12/amd64/6.1.0-57-amd64/kmfdemo-1.0.0.ko.zst")
         .exists());
     // A pool file that went missing is noticed by its size and copied again.
-    std::fs::remove_file(repo.join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.1-1_all.deb"))
+    std::fs::remove_file(repo.join("deb/pool/main/k/kmfdemo/kmfdemo-dkms_1.0.1-1_all.deb"))
         .unwrap();
     assert_eq!(
         s.publish("repo", Some("v2"), Some("b2"), Some(1), NOW + 3)
@@ -404,7 +404,7 @@ fn a_second_publish_reads_only_what_changed_and_keep_prunes_old_versions() {
         1
     );
     assert!(repo
-        .join("deb/pool/main/k/kmfdemo-dkms/kmfdemo-dkms_1.0.1-1_all.deb")
+        .join("deb/pool/main/k/kmfdemo/kmfdemo-dkms_1.0.1-1_all.deb")
         .is_file());
 }
 

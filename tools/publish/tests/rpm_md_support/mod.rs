@@ -218,7 +218,7 @@ pub fn parse_xml(bytes: &[u8]) -> Element {
 pub fn decompress(path: &str, bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     if path.ends_with(".gz") {
-        flate2::read::GzDecoder::new(bytes)
+        flate2::read::MultiGzDecoder::new(bytes)
             .read_to_end(&mut out)
             .unwrap();
     } else if path.ends_with(".zst") {
