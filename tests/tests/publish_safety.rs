@@ -479,8 +479,11 @@ fn check_yum(yum: &Path, keyring: &Path) -> Result<(), String> {
         }
         if href.ends_with("-primary.xml.gz") {
             let mut xml = String::new();
-            std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut xml)
-                .map_err(|e| e.to_string())?;
+            std::io::Read::read_to_string(
+                &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+                &mut xml,
+            )
+            .map_err(|e| e.to_string())?;
             for package in xml.split("<package ").skip(1) {
                 let digest = between(package, "pkgid=\"YES\">", "<").ok_or("no pkgid")?;
                 let href = between(package, "<location href=\"", "\"").ok_or("no location")?;

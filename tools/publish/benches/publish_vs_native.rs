@@ -23,61 +23,13 @@ use std::time::Instant;
 
 #[path = "../tests/synthetic_deb/mod.rs"]
 mod synthetic_deb;
-use synthetic_deb::synthetic_deb;
+use synthetic_deb::{
+    kernel_deb_name as kernel_name, kernel_rpm_name as kmod_name, one_of_each as targets,
+    write_deb as deb, write_packages, write_rpm as rpm,
+};
 
-use kmodfarm_publish::inputs::{DebTarget, RpmTarget, Targets};
 use kmodfarm_publish::sign::{generate, Passphrase, SigningKey};
 use kmodfarm_publish::{execute, prepare, Disk, PublishOptions, Request};
-
-/// A small valid .deb carrying one 4 KiB file.
-fn deb(dir: &Path, name: &str, arch: &str) {
-    let control = format!(
-        "Package: {name}\nVersion: 1.0.0-1\nArchitecture: {arch}\nMaintainer: b <b@example.org>\nInstalled-Size: 4\nSection: kernel\nPriority: optional\nDescription: benchmark package\n synthetic package for the publish benchmark\n"
-    );
-    let payload = vec![0x5au8; 4096];
-    let ar = synthetic_deb(&control, &[("./usr/share/bench/payload", &payload)]);
-    std::fs::write(dir.join(format!("{name}_1.0.0-1_{arch}.deb")), ar).unwrap();
-}
-
-fn rpm(dir: &Path, name: &str) {
-    let pkg =
-        rpm::PackageBuilder::new(name, "1.0.0", "GPL-2.0-only", "x86_64", "benchmark package")
-            .using_config(rpm::BuildConfig::v4().compression(rpm::CompressionWithLevel::Gzip(1)))
-            .with_file_contents(
-                vec![0x5au8; 4096],
-                rpm::FileOptions::new(format!("/usr/share/bench/{name}")),
-            )
-            .unwrap()
-            .build()
-            .unwrap();
-    pkg.write_file(dir.join(format!("{name}-1.0.0-1.x86_64.rpm")))
-        .unwrap();
-}
-
-fn kernel_name(i: usize) -> String {
-    format!("kmfdemo-modules-6.1.0-{i}-amd64")
-}
-
-fn kmod_name(i: usize) -> String {
-    format!("kmod-kmfdemo-6.1.0-{i}-amd64")
-}
-
-fn targets() -> Targets {
-    Targets {
-        module: "kmfdemo".into(),
-        deb: vec![DebTarget {
-            distro: "debian-12".into(),
-            codename: "bookworm".into(),
-            arch: "amd64".into(),
-        }],
-        rpm: vec![RpmTarget {
-            distro: "rhel-9".into(),
-            arch: "x86_64".into(),
-        }],
-        distros: vec!["debian-12".into(), "rhel-9".into()],
-        page: Vec::new(),
-    }
-}
 
 fn kmodfarm_publish(key: &SigningKey, repo: &Path, packages: &Path) -> f64 {
     let start = Instant::now();
@@ -92,9 +44,7 @@ fn kmodfarm_publish(key: &SigningKey, repo: &Path, packages: &Path) -> f64 {
         wait: false,
     };
     let prepared = prepare(&request, &targets(), key, false).unwrap();
-    eprintln!("prepared {:.1} ms", start.elapsed().as_secs_f64()*1e3);
     execute(&prepared.plan, &mut Disk, &mut |_| {}).unwrap();
-    eprintln!("executed {:.1} ms", start.elapsed().as_secs_f64()*1e3);
     start.elapsed().as_secs_f64()
 }
 
@@ -144,14 +94,7 @@ fn main() {
     for n in sizes {
         let dir = work.path().join(format!("n{n}"));
         let (debs, rpms) = (dir.join("pk/debs"), dir.join("pk/rpms"));
-        std::fs::create_dir_all(&debs).unwrap();
-        std::fs::create_dir_all(&rpms).unwrap();
-        deb(&debs, "kmfdemo-dkms", "all");
-        rpm(&rpms, "kmfdemo-dkms");
-        for i in 1..n {
-            deb(&debs, &kernel_name(i), "amd64");
-            rpm(&rpms, &kmod_name(i));
-        }
+        write_packages(&dir.join("pk"), 1..n, true);
         sh("sync");
         // Before createrepo_c, which writes its repodata/ into rpms/.
         let ours = kmodfarm_publish(&key, &dir.join("repo"), &dir.join("pk"));
@@ -162,7 +105,7 @@ fn main() {
             (apt + yum) / ours
         );
 
-        if n == 10_000 {
+        if n >= 1_000 {
             let new = dir.join("new");
             std::fs::create_dir_all(&new).unwrap();
             deb(&new, &kernel_name(n), "amd64");
@@ -181,7 +124,7 @@ fn main() {
             let apt = apt_ftparchive(&dir.join("pk"), Some(&dir.join("ftparchive.db")));
             let yum = sh(&format!("createrepo_c -q --update {}", rpms.display()));
             println!();
-            println!("| add 1 to 10,000 | kmodfarm publish (incremental) | apt-ftparchive --db (cached) | createrepo_c --update | kmodfarm vs createrepo_c --update |");
+            println!("| add 1 to {n} | kmodfarm publish (incremental) | apt-ftparchive --db (cached) | createrepo_c --update | kmodfarm vs createrepo_c --update |");
             println!("|---|---:|---:|---:|---:|");
             println!(
                 "| | {ours:.3} s | {apt:.3} s | {yum:.3} s | {:.1}× faster |",

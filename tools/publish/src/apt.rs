@@ -53,7 +53,11 @@ impl PoolPackage {
     /// pool path: `pool/main/<letter>/<source>/`, the source being the
     /// control's `Source`, else `group` (the module a package without a
     /// source package belongs to), else its own name.
-    pub fn new(control: &Control, bytes: &[u8], group: Option<&str>) -> Result<PoolPackage, String> {
+    pub fn new(
+        control: &Control,
+        bytes: &[u8],
+        group: Option<&str>,
+    ) -> Result<PoolPackage, String> {
         for field in ["Package", "Version", "Architecture"] {
             if control.get(field).is_none_or(str::is_empty) {
                 return Err(format!("its control file has no {field} field"));

@@ -120,7 +120,8 @@ pub fn execute(plan: &Plan, fs: &mut dyn RepoFs, events: &mut dyn FnMut(Event)) 
         let p = repo.join(path);
         fs.remove(&p).map_err(PublishError::io("remove", &p))?;
     }
-    fs.remove(&mark).map_err(PublishError::io("remove", &mark))?;
+    fs.remove(&mark)
+        .map_err(PublishError::io("remove", &mark))?;
     events(Event::Pruned {
         removed: plan.remove.len(),
     });

@@ -34,9 +34,7 @@ pub fn dkms_routes(state: &RepoState, targets: &crate::inputs::Targets) -> Vec<D
         }
     }
     for t in &targets.rpm {
-        let evr = |r: &crate::state::StoredRpm| {
-            format!("{}:{}-{}", r.epoch, r.version, r.release)
-        };
+        let evr = |r: &crate::state::StoredRpm| format!("{}:{}-{}", r.epoch, r.version, r.release);
         // Debian's ordering is close enough to rpm's for the versions
         // kmodfarm writes (digits, dots, one release number).
         let newest = state

@@ -82,8 +82,8 @@ impl<'a> Records<'a> {
             let file = match self.stored.get(bucket) {
                 Some(key) => {
                     let path = self.repo.join(RECORDS_DIR).join(format!("{key}.json"));
-                    let text =
-                        std::fs::read(&path).map_err(PublishError::io("read the records", &path))?;
+                    let text = std::fs::read(&path)
+                        .map_err(PublishError::io("read the records", &path))?;
                     serde_json::from_slice(&text).map_err(|e| PublishError::BadState {
                         path: path.clone(),
                         message: e.to_string(),
@@ -158,10 +158,7 @@ impl<'a> Records<'a> {
         let mut new = Vec::new();
         for (bucket, mut list) in members {
             list.sort();
-            let key = key_of(
-                &bucket,
-                list.iter().flat_map(|(name, sha)| [*name, *sha]),
-            );
+            let key = key_of(&bucket, list.iter().flat_map(|(name, sha)| [*name, *sha]));
             if self.stored.get(&bucket) != Some(&key) {
                 let mut file = RecordFile::default();
                 for (name, _) in &list {
@@ -287,7 +284,10 @@ impl<'a> Lists<'a> {
         let count = bucket_count(members.len());
         let mut buckets: BTreeMap<usize, Vec<&StoredRpm>> = BTreeMap::new();
         for m in members {
-            buckets.entry(bucket_of(&m.href, count)).or_default().push(m);
+            buckets
+                .entry(bucket_of(&m.href, count))
+                .or_default()
+                .push(m);
         }
         let clamp = |t: u64| options.clamp_file_times_to.map_or(t, |limit| t.min(limit));
         let mut texts: [Vec<Vec<u8>>; 3] = Default::default();
@@ -299,7 +299,10 @@ impl<'a> Lists<'a> {
         }
         for (_, mut bucket) in buckets {
             bucket.sort_by(|a, b| a.href.cmp(&b.href));
-            let times: Vec<String> = bucket.iter().map(|r| clamp(r.file_time).to_string()).collect();
+            let times: Vec<String> = bucket
+                .iter()
+                .map(|r| clamp(r.file_time).to_string())
+                .collect();
             let key = key_of(
                 &format!("{YUM_CHUNK} {}", options.compression.suffix()),
                 bucket
@@ -309,7 +312,11 @@ impl<'a> Lists<'a> {
             );
             let sections = DOCUMENTS.map(|k| k.to_string());
             let compressed = DOCUMENTS.map(|k| format!("{k}.z"));
-            let names: Vec<&str> = sections.iter().chain(&compressed).map(String::as_str).collect();
+            let names: Vec<&str> = sections
+                .iter()
+                .chain(&compressed)
+                .map(String::as_str)
+                .collect();
             let mut chunk = self.chunk(key, &names, |records| {
                 let packages = bucket
                     .iter()
@@ -331,7 +338,10 @@ impl<'a> Lists<'a> {
             }
         }
         Ok(DOCUMENTS.map(|kind| {
-            let i = DOCUMENTS.iter().position(|k| *k == kind).expect("a document");
+            let i = DOCUMENTS
+                .iter()
+                .position(|k| *k == kind)
+                .expect("a document");
             let tail = rpm_md::tail(kind).into_bytes();
             pieces[i].push(codec.compress(&tail));
             texts[i].push(tail);
@@ -343,10 +353,8 @@ impl<'a> Lists<'a> {
 }
 
 fn section(chunk: &mut Chunk, name: &str) -> Result<Vec<u8>> {
-    chunk
-        .take(name)
-        .ok_or_else(|| PublishError::BadState {
-            path: CHUNKS_DIR.into(),
-            message: format!("a chunk has no '{name}' section"),
-        })
+    chunk.take(name).ok_or_else(|| PublishError::BadState {
+        path: CHUNKS_DIR.into(),
+        message: format!("a chunk has no '{name}' section"),
+    })
 }

@@ -18,13 +18,13 @@ use crate::apt::{self, ReleaseInfo};
 use crate::error::{PublishError, Result};
 use crate::index;
 use crate::inputs::{Builds, DebInput, RpmInput, Targets};
+use crate::lists::{Lists, Records};
 use crate::page::{self, PageOptions};
 use crate::rpm_md::{self, MetadataCompression, Repodata, RepodataOptions};
 use crate::sign::SigningKey;
-use crate::lists::{Lists, Records};
 use crate::state::{
-    upstream, FileFact, RepoState, StoredDeb, StoredKernel, StoredRpm, CHUNKS_DIR, RECORDS_DIR,
-    STATE_FILE,
+    digest_bytes, upstream, FileFact, RepoState, StoredDeb, StoredKernel, StoredRpm, CHUNKS_DIR,
+    RECORDS_DIR, STATE_FILE,
 };
 
 /// The installer script at the repository root, when `--url` says where
@@ -183,6 +183,8 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     let existing = old.is_some();
     let old = old.unwrap_or_else(|| RepoState::empty(&targets.module));
     let mut state = old.clone();
+    // What the previous generation consists of, pool included.
+    let old_files = old.all_files();
     let mut copy = Vec::new();
     let mut unchanged = 0;
 
@@ -192,7 +194,7 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     let mut records = Records::new(repo, &old.records);
     let mut intake = Intake {
         repo,
-        old: &old,
+        old_files: &old_files,
         copy: &mut copy,
     };
     let mut held = Held::of(&state.debs);
@@ -274,11 +276,10 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
                 ),
             };
             if let Some((source, path, artifact)) = file {
-                if old
-                    .files
+                if old_files
                     .get(&path)
                     .is_some_and(|f| f.sha256 == digest_bytes(&artifact.sha256))
-                    && pool_file_intact(repo, &path, &old)
+                    && pool_file_intact(repo, &path, &old_files)
                 {
                     unchanged += 1;
                 } else {
@@ -386,7 +387,13 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
                 },
             );
             // The name apt also reads is a link to the by-hash file.
-            writes.link(named, Stage::Index, &hashed, file.bytes.len() as u64, &file.sha256);
+            writes.link(
+                named,
+                Stage::Index,
+                &hashed,
+                file.bytes.len() as u64,
+                &file.sha256,
+            );
             writes.digested(hashed, Stage::New, file.bytes, file.sha256);
         }
         let release_gpg = key.detached_armored(dist.release.as_bytes(), when)?;
@@ -512,10 +519,16 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     );
 
     // The records and list buckets the next publish starts from.
-    for (path, bytes) in new_records.into_iter().chain(std::mem::take(&mut lists.new)) {
+    for (path, bytes) in new_records
+        .into_iter()
+        .chain(std::mem::take(&mut lists.new))
+    {
         writes.put(path, Stage::New, bytes);
     }
-    let stale_chunks = old.chunks.difference(&lists.used).map(|k| format!("{CHUNKS_DIR}/{k}"));
+    let stale_chunks = old
+        .chunks
+        .difference(&lists.used)
+        .map(|k| format!("{CHUNKS_DIR}/{k}"));
     let live_records: BTreeSet<&String> = record_files.values().collect();
     let stale_records = old
         .records
@@ -532,46 +545,19 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     let mut write = writes.0;
     write.retain(|w| {
         w.stage != Stage::New
-            || old
-                .files
+            || old_files
                 .get(&w.path)
                 .or(old.retained.get(&w.path))
                 .is_none_or(|f| f.sha256 != digest_bytes(&w.sha256))
     });
 
     // The new generation's files, and what to remove once it is in place.
+    state.yum_dirs = targets
+        .rpm
+        .iter()
+        .map(|t| (t.dir(), t.distro.clone()))
+        .collect();
     let mut files: BTreeMap<String, FileFact> = BTreeMap::new();
-    for d in &state.debs {
-        files.insert(
-            format!("deb/{}", d.filename),
-            FileFact {
-                size: d.size,
-                sha256: digest_bytes(&d.sha256),
-            },
-        );
-    }
-    for r in &state.rpms {
-        for path in rpm_pool_paths(targets, &r.distros, r.file_name()) {
-            files.insert(
-                path,
-                FileFact {
-                    size: r.size,
-                    sha256: digest_bytes(&r.sha256),
-                },
-            );
-        }
-    }
-    for k in &state.kernels {
-        if let KernelStatus::Prebuilt { entry } = &k.status {
-            files.insert(
-                entry.path.clone(),
-                FileFact {
-                    size: entry.size,
-                    sha256: digest_bytes(&entry.sha256),
-                },
-            );
-        }
-    }
     for w in &write {
         if w.stage != Stage::New {
             files.insert(
@@ -589,23 +575,23 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
             files.insert(INSTALL_SCRIPT.into(), *f);
         }
     }
+    state.files = files;
+    let new_files = state.all_files();
     let retained: BTreeMap<String, FileFact> = old
         .files
         .iter()
-        .filter(|(p, _)| is_content_addressed(p) && !files.contains_key(*p))
+        .filter(|(p, _)| is_content_addressed(p) && !new_files.contains_key(*p))
         .map(|(p, f)| (p.clone(), *f))
         .collect();
-    let remove: Vec<String> = old
-        .files
+    let remove: Vec<String> = old_files
         .keys()
         .chain(old.retained.keys())
-        .filter(|p| !files.contains_key(*p) && !retained.contains_key(*p))
+        .filter(|p| !new_files.contains_key(*p) && !retained.contains_key(*p))
         .cloned()
         .chain(stale_internal)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    state.files = files;
     state.retained = retained;
 
     // Compact: it is read by kmodfarm only, and grows with the repository.
@@ -662,9 +648,10 @@ fn link_prebuilt_packages(state: &mut RepoState, targets: &Targets) {
             let name =
                 prebuilt_package_name(&targets.module, PackageFamily::Rpm, &k.kernel_release);
             entry.prebuilt_package = name.clone();
-            if let Some(r) = rpms.iter().find(|r| {
-                r.name == name && r.version == k.version && r.distros.contains(&t.distro)
-            }) {
+            if let Some(r) = rpms
+                .iter()
+                .find(|r| r.name == name && r.version == k.version && r.distros.contains(&t.distro))
+            {
                 entry.package_path = format!("{}/{}", t.dir(), r.href);
                 entry.package_sha256 = r.sha256.clone();
             }
@@ -732,7 +719,7 @@ impl Held {
 /// Takes input packages into the new state, planning the copies they need.
 struct Intake<'a> {
     repo: &'a Path,
-    old: &'a RepoState,
+    old_files: &'a BTreeMap<String, FileFact>,
     copy: &'a mut Vec<CopyIn>,
 }
 
@@ -780,7 +767,7 @@ impl Intake<'_> {
         let package = &held[index];
         let mut intact = true;
         for to in paths(package) {
-            if !pool_file_intact(self.repo, &to, self.old) {
+            if !pool_file_intact(self.repo, &to, self.old_files) {
                 intact = false;
                 self.copy
                     .push(copy_in(source, &to, package.size(), package.sha256()));
@@ -830,8 +817,8 @@ fn copy_in(from: &Path, to: &str, size: u64, sha256: &str) -> CopyIn {
 
 /// The file the state names is there with the size it recorded (a cheap
 /// check: a changed or truncated pool file is copied again).
-fn pool_file_intact(repo: &Path, path: &str, old: &RepoState) -> bool {
-    let Some(fact) = old.files.get(path) else {
+fn pool_file_intact(repo: &Path, path: &str, old_files: &BTreeMap<String, FileFact>) -> bool {
+    let Some(fact) = old_files.get(path) else {
         return false;
     };
     std::fs::metadata(repo.join(path)).is_ok_and(|m| m.len() == fact.size)
@@ -861,12 +848,6 @@ fn check_artifact(path: &Path, size: u64, sha256: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn digest_bytes(hex_digest: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    let _ = hex::decode_to_slice(hex_digest, &mut out);
-    out
 }
 
 fn to_json<T: Serialize>(value: &T) -> Vec<u8> {

@@ -570,11 +570,7 @@ pub fn repomd(documents: [Document; 3], options: &RepodataOptions) -> Repodata {
     repomd.push_str(&format!("  <revision>{}</revision>\n", options.timestamp));
     for d in documents {
         let sha = hex::encode(Sha256::digest(&d.compressed));
-        let path = format!(
-            "repodata/{sha}-{}.{}",
-            d.kind,
-            options.compression.suffix()
-        );
+        let path = format!("repodata/{sha}-{}.{}", d.kind, options.compression.suffix());
         repomd.push_str(&format!(
             "  <data type=\"{}\">\n    <checksum type=\"sha256\">{sha}</checksum>\n    \
              <open-checksum type=\"sha256\">{}</open-checksum>\n    \
@@ -765,7 +761,10 @@ fn package_open(p: &RpmPackage) -> String {
 
 /// filelists.xml's and other.xml's entries: one `<package>` element per
 /// package, with what `body` writes inside it.
-fn per_package_entries(packages: &[&RpmPackage], body: impl Fn(&RpmPackage, &mut String)) -> String {
+fn per_package_entries(
+    packages: &[&RpmPackage],
+    body: impl Fn(&RpmPackage, &mut String),
+) -> String {
     let mut out = String::new();
     for p in packages {
         out.push_str(&package_open(p));

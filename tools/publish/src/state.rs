@@ -23,7 +23,8 @@ pub const CHUNKS_DIR: &str = ".kmodfarm/chunks";
 /// Marks a publish under way: a publish that finds it sweeps what a killed
 /// one left.
 pub const PUBLISHING_MARK: &str = ".kmodfarm/publishing";
-/// 2: the package records moved out of the state into record files.
+/// 2: the package records moved out of the state into record files, and
+/// the pool's files are derived rather than listed.
 const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -40,9 +41,16 @@ pub struct RepoState {
     /// the packages again.
     pub rpms: Vec<StoredRpm>,
     pub kernels: Vec<StoredKernel>,
-    /// Every file the published generation consists of, relative to the
-    /// repository root, with its size and SHA-256.
+    /// The files the publish wrote (lists, signatures, index, page, keys),
+    /// relative to the repository root, with size and SHA-256. The
+    /// packages' and prebuilt modules' own files are not listed: they are
+    /// most of a repository, and [`RepoState::package_files`] derives them
+    /// from the records above.
     pub files: BTreeMap<String, FileFact>,
+    /// The yum directories (`rpm/<distro>/<arch>`) → their distro: where
+    /// each .rpm of [`RepoState::rpms`] lies.
+    #[serde(default)]
+    pub yum_dirs: BTreeMap<String, String>,
     /// The previous generation's by-hash files: kept one more generation,
     /// so an apt that read the previous InRelease still finds its lists.
     #[serde(default)]
@@ -175,6 +183,44 @@ impl RepoState {
         }
     }
 
+    /// The pool's files: every .deb, every .rpm in each of its yum
+    /// directories, every prebuilt module.
+    pub fn package_files(&self) -> impl Iterator<Item = (String, FileFact)> + '_ {
+        let fact = |size: u64, sha256: &str| FileFact {
+            size,
+            sha256: digest_bytes(sha256),
+        };
+        let debs = self
+            .debs
+            .iter()
+            .map(move |d| (format!("deb/{}", d.filename), fact(d.size, &d.sha256)));
+        let rpms = self.rpms.iter().flat_map(move |r| {
+            self.yum_dirs
+                .iter()
+                .filter(|(_, distro)| r.distros.contains(distro))
+                .map(move |(dir, _)| {
+                    (
+                        format!("{dir}/Packages/{}", r.file_name()),
+                        fact(r.size, &r.sha256),
+                    )
+                })
+        });
+        let prebuilt = self.kernels.iter().filter_map(move |k| match &k.status {
+            KernelStatus::Prebuilt { entry } => {
+                Some((entry.path.clone(), fact(entry.size, &entry.sha256)))
+            }
+            _ => None,
+        });
+        debs.chain(rpms).chain(prebuilt)
+    }
+
+    /// Every file of the generation: the written ones and the pool's.
+    pub fn all_files(&self) -> BTreeMap<String, FileFact> {
+        let mut all = self.files.clone();
+        all.extend(self.package_files());
+        all
+    }
+
     /// The newest upstream version among the packages and prebuilt modules.
     pub fn newest_version(&self) -> Option<String> {
         self.versions().into_iter().next()
@@ -193,6 +239,14 @@ impl RepoState {
         v.dedup();
         v
     }
+}
+
+/// The 32 bytes of a hex SHA-256 (zeros for a malformed one, which then
+/// matches no file).
+pub(crate) fn digest_bytes(hex_digest: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let _ = hex::decode_to_slice(hex_digest, &mut out);
+    out
 }
 
 /// `1.0.0` of the Debian version `1.0.0-1` (epoch and revision dropped).
