@@ -181,10 +181,17 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         options,
     } = inputs;
     let existing = old.is_some();
-    let old = old.unwrap_or_else(|| RepoState::empty(&targets.module));
-    let mut state = old.clone();
+    let mut old = old.unwrap_or_else(|| RepoState::empty(&targets.module));
     // What the previous generation consists of, pool included.
     let old_files = old.all_files();
+    // The new state starts as the old one; the package lists move rather
+    // than copy (they are most of it).
+    let mut state = RepoState {
+        debs: std::mem::take(&mut old.debs),
+        rpms: std::mem::take(&mut old.rpms),
+        kernels: std::mem::take(&mut old.kernels),
+        ..old.clone()
+    };
     let mut copy = Vec::new();
     let mut unchanged = 0;
 
@@ -539,24 +546,13 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     state.chunks = lists.used;
     state.records = record_files;
 
-    // Drop writes whose bytes are already in place (by-hash files of an
-    // unchanged list, unchanged keys), so an incremental publish touches
-    // only what changed. Signed files always change (dates, serial).
-    let mut write = writes.0;
-    write.retain(|w| {
-        w.stage != Stage::New
-            || old_files
-                .get(&w.path)
-                .or(old.retained.get(&w.path))
-                .is_none_or(|f| f.sha256 != digest_bytes(&w.sha256))
-    });
-
     // The new generation's files, and what to remove once it is in place.
     state.yum_dirs = targets
         .rpm
         .iter()
         .map(|t| (t.dir(), t.distro.clone()))
         .collect();
+    let mut write = writes.0;
     let mut files: BTreeMap<String, FileFact> = BTreeMap::new();
     for w in &write {
         if w.stage != Stage::New {
@@ -576,6 +572,19 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         }
     }
     state.files = files;
+
+    // Drop writes whose bytes are already in place (by-hash files of an
+    // unchanged list, the keys, the lists of an unchanged codename), so an
+    // incremental publish touches only what changed. Signed files always
+    // change (dates, serial). A file read by name must also still be there.
+    write.retain(|w| {
+        let Some(old) = old_files.get(&w.path).or(old.retained.get(&w.path)) else {
+            return true;
+        };
+        old.sha256 != digest_bytes(&w.sha256)
+            || (w.stage != Stage::New && !pool_file_intact(repo, &w.path, &old_files))
+    });
+
     let new_files = state.all_files();
     let retained: BTreeMap<String, FileFact> = old
         .files
@@ -719,7 +728,7 @@ impl Held {
 /// Takes input packages into the new state, planning the copies they need.
 struct Intake<'a> {
     repo: &'a Path,
-    old_files: &'a BTreeMap<String, FileFact>,
+    old_files: &'a HashMap<String, FileFact>,
     copy: &'a mut Vec<CopyIn>,
 }
 
@@ -817,7 +826,7 @@ fn copy_in(from: &Path, to: &str, size: u64, sha256: &str) -> CopyIn {
 
 /// The file the state names is there with the size it recorded (a cheap
 /// check: a changed or truncated pool file is copied again).
-fn pool_file_intact(repo: &Path, path: &str, old_files: &BTreeMap<String, FileFact>) -> bool {
+fn pool_file_intact(repo: &Path, path: &str, old_files: &HashMap<String, FileFact>) -> bool {
     let Some(fact) = old_files.get(path) else {
         return false;
     };

@@ -2,7 +2,7 @@
 //! only what changed. Its presence is also what makes a directory a
 //! kmodfarm repository, and `.kmodfarm/lock` serialises publishes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -65,7 +65,11 @@ pub struct RepoState {
 }
 
 /// A .deb the repository holds, as far as a publish decides with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Stored as an array, `[name, version, arch, filename, size, sha256,
+/// codenames]`: a state holds thousands, and reading it is most of what
+/// an incremental publish spends.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "DebRow")]
 pub struct StoredDeb {
     pub name: String,
     pub version: String,
@@ -92,7 +96,10 @@ impl StoredDeb {
 }
 
 /// An .rpm the repository holds, as far as a publish decides with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Stored as an array, as [`StoredDeb`]: `[name, epoch, version, release,
+/// arch, href, size, sha256, file_time, distros]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "RpmRow")]
 pub struct StoredRpm {
     pub name: String,
     pub epoch: u32,
@@ -130,6 +137,89 @@ impl StoredRpm {
         self.href
             .rsplit_once('/')
             .map_or(self.href.as_str(), |(_, name)| name)
+    }
+}
+
+type DebRow = (String, String, String, String, u64, String, Vec<String>);
+
+impl From<DebRow> for StoredDeb {
+    fn from(row: DebRow) -> StoredDeb {
+        let (name, version, arch, filename, size, sha256, codenames) = row;
+        StoredDeb {
+            name,
+            version,
+            arch,
+            filename,
+            size,
+            sha256,
+            codenames,
+        }
+    }
+}
+
+impl Serialize for StoredDeb {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let d = self;
+        (
+            &d.name,
+            &d.version,
+            &d.arch,
+            &d.filename,
+            d.size,
+            &d.sha256,
+            &d.codenames,
+        )
+            .serialize(s)
+    }
+}
+
+type RpmRow = (
+    String,
+    u32,
+    String,
+    String,
+    String,
+    String,
+    u64,
+    String,
+    u64,
+    Vec<String>,
+);
+
+impl From<RpmRow> for StoredRpm {
+    fn from(row: RpmRow) -> StoredRpm {
+        let (name, epoch, version, release, arch, href, size, sha256, file_time, distros) = row;
+        StoredRpm {
+            name,
+            epoch,
+            version,
+            release,
+            arch,
+            href,
+            size,
+            sha256,
+            file_time,
+            distros,
+        }
+    }
+}
+
+impl Serialize for StoredRpm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let r = self;
+        (
+            &r.name,
+            r.epoch,
+            &r.version,
+            &r.release,
+            &r.arch,
+            &r.href,
+            r.size,
+            &r.sha256,
+            r.file_time,
+            &r.distros,
+        )
+            .serialize(s)
     }
 }
 
@@ -215,8 +305,9 @@ impl RepoState {
     }
 
     /// Every file of the generation: the written ones and the pool's.
-    pub fn all_files(&self) -> BTreeMap<String, FileFact> {
-        let mut all = self.files.clone();
+    pub fn all_files(&self) -> HashMap<String, FileFact> {
+        let mut all: HashMap<String, FileFact> =
+            self.files.iter().map(|(p, f)| (p.clone(), *f)).collect();
         all.extend(self.package_files());
         all
     }
