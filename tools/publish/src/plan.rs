@@ -23,8 +23,8 @@ use crate::page::{self, PageOptions};
 use crate::rpm_md::{self, MetadataCompression, Repodata, RepodataOptions};
 use crate::sign::SigningKey;
 use crate::state::{
-    digest_bytes, upstream, FileFact, RepoState, StoredDeb, StoredKernel, StoredRpm, CHUNKS_DIR,
-    RECORDS_DIR, STATE_FILE,
+    digest_bytes, upstream, FileFact, Migrated, RepoState, StoredDeb, StoredKernel, StoredRpm,
+    CHUNKS_DIR, RECORDS_DIR, STATE_FILE,
 };
 
 /// The installer script at the repository root, when `--url` says where
@@ -190,6 +190,7 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         debs: std::mem::take(&mut old.debs),
         rpms: std::mem::take(&mut old.rpms),
         kernels: std::mem::take(&mut old.kernels),
+        migrated: Migrated::default(),
         ..old.clone()
     };
     let mut copy = Vec::new();
@@ -199,6 +200,13 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
     // of its yum repositories); one already there with the same name must
     // be the same bytes.
     let mut records = Records::new(repo, &old.records);
+    // A format-1 state's records, written out by this publish.
+    for package in std::mem::take(&mut old.migrated.debs) {
+        records.add_deb(package);
+    }
+    for package in std::mem::take(&mut old.migrated.rpms) {
+        records.add_rpm(package);
+    }
     let mut intake = Intake {
         repo,
         old_files: &old_files,

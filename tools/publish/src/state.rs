@@ -62,6 +62,16 @@ pub struct RepoState {
     /// The list buckets kept for the next publish (`.kmodfarm/chunks/<key>`).
     #[serde(default)]
     pub chunks: BTreeSet<String>,
+    /// The records of a format-1 state, read from it: not yet in record
+    /// files.
+    #[serde(skip)]
+    pub migrated: Migrated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Migrated {
+    pub debs: Vec<PoolPackage>,
+    pub rpms: Vec<RpmPackage>,
 }
 
 /// A .deb the repository holds, as far as a publish decides with it.
@@ -382,7 +392,19 @@ pub fn open(repo: &Path, module: &str) -> Result<Option<RepoState>> {
     };
     let text =
         std::fs::read_to_string(&state_path).map_err(PublishError::io("read", &state_path))?;
-    let state: RepoState = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let state = match serde_json::from_str::<RepoState>(&text) {
+        Ok(state) => state,
+        Err(e) => match serde_json::from_str::<FormatOnly>(&text) {
+            Ok(FormatOnly { format: 1 }) => serde_json::from_str::<StateV1>(&text)
+                .map_err(|e| bad(e.to_string()))?
+                .migrate(),
+            Ok(FormatOnly { format }) if format != FORMAT => RepoState {
+                format,
+                ..RepoState::default()
+            },
+            _ => return Err(bad(e.to_string())),
+        },
+    };
     if state.format != FORMAT {
         return Err(bad(format!(
             "format {} (this kmodfarm reads {FORMAT}); publish into a new repository folder, or with the kmodfarm that made this one",
@@ -396,6 +418,89 @@ pub fn open(repo: &Path, module: &str) -> Result<Option<RepoState>> {
         )));
     }
     Ok(Some(state))
+}
+
+#[derive(Deserialize)]
+struct FormatOnly {
+    format: u32,
+}
+
+/// Format 1 (kmodfarm 0.1's first publishes) kept every package's whole
+/// record in the state and listed the pool's files. Read, it becomes a
+/// format-2 state whose records are [`RepoState::migrated`]: the next
+/// publish writes them out (and makes every list afresh, once).
+#[derive(Deserialize)]
+struct StateV1 {
+    module: String,
+    serial: u64,
+    debs: Vec<DebV1>,
+    rpms: Vec<RpmV1>,
+    kernels: Vec<StoredKernel>,
+    files: BTreeMap<String, FileFact>,
+    #[serde(default)]
+    retained: BTreeMap<String, FileFact>,
+}
+
+#[derive(Deserialize)]
+struct DebV1 {
+    package: PoolPackage,
+    codenames: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RpmV1 {
+    package: RpmPackage,
+    distros: Vec<String>,
+}
+
+impl StateV1 {
+    fn migrate(self) -> RepoState {
+        // Where the .rpm files lay: `rpm/<distro>/<arch>/Packages/<file>`.
+        let yum_dirs = self
+            .files
+            .keys()
+            .filter_map(|path| {
+                let (dir, _) = path.split_once("/Packages/")?;
+                let mut parts = dir.split('/');
+                match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                    (Some("rpm"), Some(distro), Some(_arch), None) => {
+                        Some((dir.to_string(), distro.to_string()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        let mut state = RepoState {
+            format: FORMAT,
+            module: self.module,
+            serial: self.serial,
+            debs: self
+                .debs
+                .iter()
+                .map(|d| StoredDeb::of(&d.package, d.codenames.clone()))
+                .collect(),
+            rpms: self
+                .rpms
+                .iter()
+                .map(|r| StoredRpm::of(&r.package, r.distros.clone()))
+                .collect(),
+            kernels: self.kernels,
+            yum_dirs,
+            retained: self.retained,
+            migrated: Migrated {
+                debs: self.debs.into_iter().map(|d| d.package).collect(),
+                rpms: self.rpms.into_iter().map(|r| r.package).collect(),
+            },
+            ..RepoState::default()
+        };
+        let pool: BTreeSet<String> = state.package_files().map(|(path, _)| path).collect();
+        state.files = self
+            .files
+            .into_iter()
+            .filter(|(path, _)| !pool.contains(path))
+            .collect();
+        state
+    }
 }
 
 /// An exclusive hold on `.kmodfarm/lock`, released when dropped (or when

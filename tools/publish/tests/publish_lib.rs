@@ -408,6 +408,126 @@ fn a_second_publish_reads_only_what_changed_and_keep_prunes_old_versions() {
         .is_file());
 }
 
+/// Rewrites a repository's state as kmodfarm's format 1 wrote it: every
+/// package's whole record in the state, the pool's files listed, no record
+/// or chunk files.
+fn downgrade_to_format_1(repo: &Path) {
+    use serde_json::{json, Value};
+    let state_path = repo.join(".kmodfarm/state.json");
+    let mut state: Value = serde_json::from_str(&text(repo, ".kmodfarm/state.json")).unwrap();
+    let mut records: BTreeMap<String, Value> = BTreeMap::new();
+    for entry in std::fs::read_dir(repo.join(".kmodfarm/records")).unwrap() {
+        let file: Value =
+            serde_json::from_slice(&std::fs::read(entry.unwrap().path()).unwrap()).unwrap();
+        for d in file["debs"].as_array().into_iter().flatten() {
+            records.insert(d["filename"].as_str().unwrap().into(), d.clone());
+        }
+        for r in file["rpms"].as_array().into_iter().flatten() {
+            records.insert(r["href"].as_str().unwrap().into(), r.clone());
+        }
+    }
+    let mut files = state["files"].as_object().unwrap().clone();
+    let fact = |size: &Value, sha: &Value| json!({"size": size, "sha256": sha});
+    let debs: Vec<Value> = state["debs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let filename = row[3].as_str().unwrap();
+            files.insert(format!("deb/{filename}"), fact(&row[4], &row[5]));
+            json!({"package": records[filename], "codenames": row[6]})
+        })
+        .collect();
+    let rpms: Vec<Value> = state["rpms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let href = row[5].as_str().unwrap();
+            files.insert(format!("rpm/rhel-9/x86_64/{href}"), fact(&row[6], &row[7]));
+            json!({"package": records[href], "distros": row[9]})
+        })
+        .collect();
+    for k in state["kernels"].as_array().unwrap() {
+        let entry = &k["status"]["entry"];
+        if let Some(path) = entry["path"].as_str() {
+            files.insert(path.into(), fact(&entry["size"], &entry["sha256"]));
+        }
+    }
+    let state = json!({
+        "format": 1,
+        "module": state["module"],
+        "serial": state["serial"],
+        "debs": debs,
+        "rpms": rpms,
+        "kernels": state["kernels"],
+        "files": files,
+        "retained": state["retained"],
+    });
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    std::fs::remove_dir_all(repo.join(".kmodfarm/records")).unwrap();
+    std::fs::remove_dir_all(repo.join(".kmodfarm/chunks")).unwrap();
+}
+
+#[test]
+fn a_repository_of_state_format_1_is_taken_over_by_the_next_publish() {
+    let s = Setup::new();
+    tiny_deb(&s.path("v1"), "kmfdemo-dkms", "1.0.0-1", "all");
+    tiny_rpm(&s.path("v1"), "kmfdemo-dkms", "1.0.0");
+    builds(&s.path("b1"), "1.0.0");
+    s.publish("repo", Some("v1"), Some("b1"), None, NOW);
+    let repo = s.path("repo");
+    downgrade_to_format_1(&repo);
+
+    // A new version beside the old: nothing of the old is copied again or
+    // lost, and the state is format 2 with its record files.
+    tiny_deb(&s.path("v2"), "kmfdemo-dkms", "1.0.1-1", "all");
+    tiny_rpm(&s.path("v2"), "kmfdemo-dkms", "1.0.1");
+    let (copied, _, removed) = s.publish("repo", Some("v2"), Some("b1"), None, NOW + 1);
+    assert_eq!((copied, removed), (2, 0), "copied, removed");
+    let packages = text(&repo, "deb/dists/trixie/main/binary-amd64/Packages");
+    assert!(
+        packages.contains("Version: 1.0.0-1") && packages.contains("Version: 1.0.1-1"),
+        "{packages}"
+    );
+    // The primary repomd.xml names (the previous one is still beside it).
+    let repomd = text(&repo, "rpm/rhel-9/x86_64/repodata/repomd.xml");
+    let href = repomd
+        .split("href=\"")
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|href| href.ends_with("-primary.xml.gz"))
+        .unwrap();
+    let primary = repo.join("rpm/rhel-9/x86_64").join(href);
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(primary).unwrap()),
+        &mut xml,
+    )
+    .unwrap();
+    assert!(
+        xml.contains("ver=\"1.0.0\"") && xml.contains("ver=\"1.0.1\""),
+        "{xml}"
+    );
+    assert!(repo
+        .join("deb/pool/main/k/kmfdemo/kmfdemo-dkms_1.0.0-1_all.deb")
+        .is_file());
+    assert!(repo
+        .join("prebuilt/debian-12/amd64/6.1.0-57-amd64/kmfdemo-1.0.0.ko.zst")
+        .is_file());
+    let state: serde_json::Value =
+        serde_json::from_str(&text(&repo, ".kmodfarm/state.json")).unwrap();
+    assert_eq!(state["format"], 2);
+    assert!(
+        std::fs::read_dir(repo.join(".kmodfarm/records"))
+            .unwrap()
+            .count()
+            > 0
+    );
+    // And the publish after it reads the new format: nothing to copy.
+    let (copied, unchanged, _) = s.publish("repo", Some("v2"), Some("b1"), None, NOW + 2);
+    assert_eq!((copied, unchanged), (0, 3));
+}
+
 fn schema_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../schemas")
