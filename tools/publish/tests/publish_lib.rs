@@ -414,7 +414,7 @@ fn a_second_publish_reads_only_what_changed_and_keep_prunes_old_versions() {
 fn downgrade_to_format_1(repo: &Path) {
     use serde_json::{json, Value};
     let state_path = repo.join(".kmodfarm/state.json");
-    let mut state: Value = serde_json::from_str(&text(repo, ".kmodfarm/state.json")).unwrap();
+    let state: Value = serde_json::from_str(&text(repo, ".kmodfarm/state.json")).unwrap();
     let mut records: BTreeMap<String, Value> = BTreeMap::new();
     for entry in std::fs::read_dir(repo.join(".kmodfarm/records")).unwrap() {
         let file: Value =
