@@ -161,16 +161,10 @@ fn prepare(plan: &Plan, fs: &mut dyn RepoFs, made: &mut Made) -> Result<()> {
         }
     }
     for c in &plan.copy {
-        // A hard link where the input is on the same file system (as aptly
-        // links its pool): no data is copied, the file appears whole, and
-        // the input's later replacement (kmodfarm writes by rename) leaves
-        // the repository's file as it was. Else a copy beside the name,
-        // renamed into place.
+        // A copy, never a hard link to the input: a tool that later
+        // rewrites the input in place (a signer, a rebuild into the same
+        // folder) would change the published file under its checksums.
         let to = repo.join(&c.to);
-        if fs.link(&c.from, &to).is_ok() {
-            made.files.push(to);
-            continue;
-        }
         let tmp = new_name(&to);
         made.files.push(tmp.clone());
         fs.copy(&c.from, &tmp)
