@@ -3,6 +3,7 @@
 //! every file to remove afterwards. Nothing is written here; the plan is
 //! data, printable with `--dry-run --json`.
 
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,8 @@ use crate::page::{self, PageOptions};
 use crate::rpm_md::{self, MetadataCompression, Repodata, RepodataOptions};
 use crate::sign::SigningKey;
 use crate::state::{
-    digest_bytes, upstream, FileFact, Migrated, RepoState, StoredDeb, StoredKernel, StoredRpm,
-    CHUNKS_DIR, RECORDS_DIR, STATE_FILE,
+    digest_bytes, upstream, FileFact, Holds, Migrated, RepoState, StoredDeb, StoredKernel,
+    StoredRpm, CHUNKS_DIR, RECORDS_DIR, STATE_FILE,
 };
 
 /// The installer script at the repository root, when `--url` says where
@@ -593,17 +594,17 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
             || (w.stage != Stage::New && !pool_file_intact(repo, &w.path, &old_files))
     });
 
-    let new_files = state.all_files();
+    let holds = Holds::of(&state);
     let retained: BTreeMap<String, FileFact> = old
         .files
         .iter()
-        .filter(|(p, _)| is_content_addressed(p) && !new_files.contains_key(*p))
+        .filter(|(p, _)| is_content_addressed(p) && !holds.file(p))
         .map(|(p, f)| (p.clone(), *f))
         .collect();
     let remove: Vec<String> = old_files
         .keys()
         .chain(old.retained.keys())
-        .filter(|p| !new_files.contains_key(*p) && !retained.contains_key(*p))
+        .filter(|p| !holds.file(p) && !retained.contains_key(*p))
         .cloned()
         .chain(stale_internal)
         .collect::<BTreeSet<_>>()
@@ -736,7 +737,7 @@ impl Held {
 /// Takes input packages into the new state, planning the copies they need.
 struct Intake<'a> {
     repo: &'a Path,
-    old_files: &'a HashMap<String, FileFact>,
+    old_files: &'a FxHashMap<String, FileFact>,
     copy: &'a mut Vec<CopyIn>,
 }
 
@@ -834,7 +835,7 @@ fn copy_in(from: &Path, to: &str, size: u64, sha256: &str) -> CopyIn {
 
 /// The file the state names is there with the size it recorded (a cheap
 /// check: a changed or truncated pool file is copied again).
-fn pool_file_intact(repo: &Path, path: &str, old_files: &HashMap<String, FileFact>) -> bool {
+fn pool_file_intact(repo: &Path, path: &str, old_files: &FxHashMap<String, FileFact>) -> bool {
     let Some(fact) = old_files.get(path) else {
         return false;
     };

@@ -2,7 +2,9 @@
 //! only what changed. Its presence is also what makes a directory a
 //! kmodfarm repository, and `.kmodfarm/lock` serialises publishes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -315,8 +317,8 @@ impl RepoState {
     }
 
     /// Every file of the generation: the written ones and the pool's.
-    pub fn all_files(&self) -> HashMap<String, FileFact> {
-        let mut all: HashMap<String, FileFact> =
+    pub fn all_files(&self) -> FxHashMap<String, FileFact> {
+        let mut all: FxHashMap<String, FileFact> =
             self.files.iter().map(|(p, f)| (p.clone(), *f)).collect();
         all.extend(self.package_files());
         all
@@ -348,6 +350,50 @@ pub(crate) fn digest_bytes(hex_digest: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     let _ = hex::decode_to_slice(hex_digest, &mut out);
     out
+}
+
+/// Whether a state holds a file, asked of every file of the previous
+/// generation without listing the new one's tens of thousands of paths.
+pub struct Holds<'a> {
+    state: &'a RepoState,
+    debs: FxHashSet<&'a str>,
+    rpms: FxHashMap<&'a str, &'a StoredRpm>,
+    prebuilt: FxHashSet<&'a str>,
+}
+
+impl<'a> Holds<'a> {
+    pub fn of(state: &'a RepoState) -> Holds<'a> {
+        Holds {
+            state,
+            debs: state.debs.iter().map(|d| d.filename.as_str()).collect(),
+            rpms: state.rpms.iter().map(|r| (r.file_name(), r)).collect(),
+            prebuilt: state
+                .kernels
+                .iter()
+                .filter_map(|k| match &k.status {
+                    KernelStatus::Prebuilt { entry } => Some(entry.path.as_str()),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    /// As `state.all_files().contains_key(path)`.
+    pub fn file(&self, path: &str) -> bool {
+        if self.state.files.contains_key(path) || self.prebuilt.contains(path) {
+            return true;
+        }
+        if let Some(filename) = path.strip_prefix("deb/") {
+            return self.debs.contains(filename);
+        }
+        let Some((dir, file)) = path.split_once("/Packages/") else {
+            return false;
+        };
+        let (Some(distro), Some(rpm)) = (self.state.yum_dirs.get(dir), self.rpms.get(file)) else {
+            return false;
+        };
+        rpm.distros.contains(distro)
+    }
 }
 
 /// `1.0.0` of the Debian version `1.0.0-1` (epoch and revision dropped).
