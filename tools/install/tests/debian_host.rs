@@ -6,9 +6,13 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::build::highest_glibc;
 use common::world::world;
 use common::{configure, difference, exists, kmodfarm_host, listing};
-use kmodfarm_tests::{fixtures, Sandbox};
+use kmodfarm_tests::{fixtures, run_ok, Sandbox};
 
 /// Removes the compiler (and so DKMS and the headers, which depend on it;
 /// not the kernel image, which apt would auto-remove with them): a
@@ -392,3 +396,148 @@ fn ensure_without_a_prebuilt_module_and_without_dkms_says_so() {
     );
     assert!(out.stdout.contains("did not opt into DKMS builds"), "{out}");
 }
+
+/// Every file below `dir` whose name starts with `prefix`.
+fn files_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(prefix)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// kmodfarm-host as it ships: cargo-deb's .deb and cargo-generate-rpm's
+/// .rpm of the glibc 2.28 build, read back by dpkg, rpm and rpmlint, and
+/// put by `kmodfarm publish` into every codename and every yum repository
+/// (install.sh's apt install of it is the test above).
+#[test]
+fn kmodfarm_host_ships_as_real_deb_and_rpm_packages_in_the_repository() {
+    let w = world();
+    let deb = &w.host.deb;
+    let field = |f: &str| {
+        run_ok(Command::new("dpkg-deb").arg("-f").arg(deb).arg(f))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("Package"), "kmodfarm-host");
+    assert_eq!(field("Architecture"), "amd64");
+    let depends = field("Depends");
+    assert!(depends.split(", ").any(|d| d == "kmod"), "{depends}");
+    // apt accepts it on every glibc the binary runs on, and no older one.
+    let libc = depends
+        .split(", ")
+        .find_map(|d| d.strip_prefix("libc6 (>= ")?.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no libc6 version in Depends: {depends}"));
+    let libc: Vec<u32> = libc.split('.').map(|p| p.parse().unwrap()).collect();
+    let listed = run_ok(Command::new("dpkg-deb").arg("-c").arg(deb));
+    assert!(listed.contains(" ./usr/bin/kmodfarm-host\n"), "{listed}");
+    let unpacked = tempfile::tempdir().unwrap();
+    run_ok(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(deb)
+            .arg(unpacked.path()),
+    );
+    let shipped = unpacked.path().join("usr/bin/kmodfarm-host");
+    let needs = highest_glibc(&shipped).expect("dynamically linked");
+    assert!(
+        needs <= vec![2, 28],
+        "the packaged binary needs GLIBC_{needs:?}"
+    );
+    assert!(
+        libc >= needs && libc <= vec![2, 28],
+        "Depends: {depends}, binary needs {needs:?}"
+    );
+
+    let rpm = &w.host.rpm;
+    let info = run_ok(Command::new("rpm").arg("-qpi").arg(rpm));
+    for (tag, value) in [("Name", "kmodfarm-host"), ("Architecture", "x86_64")] {
+        assert!(
+            info.lines()
+                .any(|l| l.starts_with(tag)
+                    && l.split_once(':').map(|(_, v)| v.trim()) == Some(value)),
+            "{tag}: {value} not in\n{info}"
+        );
+    }
+    let files = run_ok(Command::new("rpm").arg("-qpl").arg(rpm));
+    assert_eq!(files.trim(), "/usr/bin/kmodfarm-host");
+    let requires = run_ok(Command::new("rpm").arg("-qpR").arg(rpm));
+    assert!(requires.lines().any(|l| l.trim() == "kmod"), "{requires}");
+    let newest_glibc = requires
+        .lines()
+        .filter_map(|l| l.split("(GLIBC_").nth(1)?.split(')').next())
+        .map(|v| {
+            v.split('.')
+                .map(|p| p.parse::<u32>().unwrap())
+                .collect::<Vec<u32>>()
+        })
+        .max();
+    assert!(newest_glibc.is_some_and(|v| v <= vec![2, 28]), "{requires}");
+    let rc = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rpmlint/kmodfarm-host.rpmlintrc"
+    );
+    let lint = Command::new("rpmlint")
+        .arg("-r")
+        .arg(rc)
+        .arg(rpm)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&lint.stdout);
+    let errors: Vec<&str> = said.lines().filter(|l| l.contains(": E: ")).collect();
+    assert!(errors.is_empty(), "rpmlint:\n{said}");
+
+    // Published: the same bytes in the apt pool, listed for every codename,
+    // and in each yum repository (rpm/<distro>/<arch>/).
+    let repo = &w.prebuilt_repo;
+    let bytes = |p: &Path| std::fs::read(p).unwrap();
+    let pooled = files_named(&repo.join("deb/pool"), "kmodfarm-host_");
+    assert_eq!(pooled.len(), 1, "{pooled:?}");
+    assert_eq!(bytes(&pooled[0]), bytes(deb));
+    let lists = files_named(&repo.join("deb/dists"), "Packages");
+    let plain: Vec<&PathBuf> = lists.iter().filter(|p| p.extension().is_none()).collect();
+    assert!(plain.len() >= 2, "{lists:?}");
+    for list in plain {
+        let text = std::fs::read_to_string(list).unwrap();
+        assert!(
+            text.contains("Package: kmodfarm-host\n"),
+            "{}",
+            list.display()
+        );
+    }
+    let yum: Vec<PathBuf> = files_named(&repo.join("rpm"), "kmodfarm-host-")
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .collect();
+    let distros: Vec<String> = yum
+        .iter()
+        .map(|p| {
+            p.strip_prefix(repo.join("rpm"))
+                .unwrap()
+                .iter()
+                .next()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(distros, ["rhel-8", "rhel-9", "sles-15"], "{yum:?}");
+    for p in &yum {
+        assert_eq!(bytes(p), bytes(rpm), "{}", p.display());
+    }
+}
+
