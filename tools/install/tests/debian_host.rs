@@ -541,3 +541,60 @@ fn kmodfarm_host_ships_as_real_deb_and_rpm_packages_in_the_repository() {
     }
 }
 
+/// The third route of a kernel upgrade (the prebuilt one and "no module"
+/// are above): a host that opted into DKMS gets a new kernel's image and
+/// headers with apt, and the boot unit's command builds the module for it
+/// with DKMS.
+#[test]
+fn a_kernel_upgrade_on_a_host_opted_into_dkms_gets_the_module_from_dkms_at_boot() {
+    let w = world();
+    let root = fixtures::bookworm();
+    let mut sandbox = Sandbox::new(&root.root).unwrap();
+    // No prebuilt module for either kernel on this repository.
+    configure(&mut sandbox, &w.dkms_only_url, &w.key);
+    let (running, upgrade) = (w.k612.as_str(), w.k61.as_str());
+    // The new kernel is not on the host yet, not even its headers.
+    sandbox.sh_ok(&format!(
+        "apt-get purge -y -o Dpkg::Use-Pty=0 linux-headers-{upgrade} >/dev/null 2>&1"
+    ));
+    kmodfarm_host(
+        &sandbox,
+        &["install", "--kernel", running, "--no-load", "--enable-dkms"],
+    )
+    .expect_ok();
+    assert!(exists(&sandbox, "/var/lib/kmfdemo/dkms-opt-in"));
+
+    // The upgrade, as unattended-upgrades does it.
+    sandbox.sh_ok(&format!(
+        "apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{upgrade} linux-headers-{upgrade} >/dev/null 2>&1"
+    ));
+    // Debian's own DKMS hook may have built it during the upgrade; the boot
+    // unit must not rely on that (DKMS 3.0.10 can fail an autoinstall), so
+    // the test takes that build away again.
+    sandbox.sh_ok(&format!(
+        "if dkms status -m kmfdemo -k {upgrade} | grep -q installed; then dkms remove kmfdemo/1.0.0 -k {upgrade} >/dev/null; fi"
+    ));
+    assert!(!dkms_status(&sandbox).contains(&format!("{upgrade}, x86_64: installed")));
+
+    // What kmfdemo-modules.service runs at the next boot, for that kernel.
+    let ensure = kmodfarm_host(&sandbox, &["ensure", "--kernel", upgrade, "--no-load"]).expect_ok();
+    assert!(
+        ensure.stdout.contains(&format!(
+            "DKMS built and installed kmfdemo/1.0.0 for {upgrade}"
+        )),
+        "{ensure}"
+    );
+    let status = dkms_status(&sandbox);
+    assert!(
+        status.contains(&format!("kmfdemo/1.0.0, {upgrade}, x86_64: installed")),
+        "{status}"
+    );
+    let file = sandbox.run_ok(&["modinfo", "-k", upgrade, "-n", "kmfdemo"]);
+    assert!(
+        file.stdout
+            .starts_with(&format!("/lib/modules/{upgrade}/updates/dkms/kmfdemo.ko")),
+        "{file}"
+    );
+    let (_, json) = doctor_json(&sandbox);
+    assert!(!problems(&json).iter().any(|(_, k)| k == upgrade), "{json}");
+}
