@@ -598,3 +598,78 @@ fn a_kernel_upgrade_on_a_host_opted_into_dkms_gets_the_module_from_dkms_at_boot(
     let (_, json) = doctor_json(&sandbox);
     assert!(!problems(&json).iter().any(|(_, k)| k == upgrade), "{json}");
 }
+
+/// The median of `times`, in seconds.
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2.0
+    }
+}
+
+/// Not a test: the benchmark scripts/bench-install.sh runs (`--ignored`).
+/// `kmodfarm-host install` (the release build that ships) for the same
+/// kernel in fresh sandboxes over the same Debian 12 root, prebuilt route
+/// against DKMS route, timed from the command's start to its exit. Outside
+/// the timing: the repository, the root (which has the kernel's image and
+/// headers, gcc, make and dkms already, so nothing is downloaded from the
+/// archive) and the sandbox. Inside: lookup and signature checks, the
+/// download from 127.0.0.1, for prebuilt the placement and depmod, for
+/// DKMS apt's runs (its `apt-get update` asks the mirror whether the lists
+/// changed), the -dkms package's install and DKMS's build and install.
+/// Both with --no-load (nothing is loaded into this machine's kernel).
+#[test]
+#[ignore = "benchmark: scripts/bench-install.sh"]
+fn bench_install_prebuilt_against_dkms() {
+    let reps: usize = std::env::var("KMODFARM_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let w = world();
+    let root = fixtures::bookworm();
+    let kernel = w.k612.as_str();
+    // The program as it ships (release, glibc 2.28), not the tests' debug build.
+    let shipped = common::build::glibc_build();
+    let fresh = |url: &str| {
+        let mut sandbox = Sandbox::new(&root.root).unwrap();
+        configure(&mut sandbox, url, &w.key);
+        sandbox.ro_bind(&shipped, "/usr/bin/kmodfarm-host");
+        sandbox
+    };
+    let timed = |sandbox: &Sandbox, args: &[&str], expect: &str| {
+        let start = std::time::Instant::now();
+        let out = kmodfarm_host(sandbox, args).expect_ok();
+        let took = start.elapsed().as_secs_f64();
+        assert!(out.stdout.contains(expect), "{out}");
+        took
+    };
+    let mut prebuilt = Vec::new();
+    let mut dkms = Vec::new();
+    for rep in 0..reps {
+        let sandbox = fresh(&w.prebuilt_url);
+        let t = timed(
+            &sandbox,
+            &["install", "--kernel", kernel, "--no-load"],
+            "prebuilt",
+        );
+        println!("bench-install: rep {rep} prebuilt {t:.3} s");
+        prebuilt.push(t);
+        let sandbox = fresh(&w.dkms_only_url);
+        let t = timed(
+            &sandbox,
+            &["install", "--kernel", kernel, "--no-load", "--enable-dkms"],
+            &format!("DKMS built and installed kmfdemo/1.0.0 for {kernel}"),
+        );
+        println!("bench-install: rep {rep} dkms {t:.3} s");
+        dkms.push(t);
+    }
+    let (p, d) = (median(prebuilt), median(dkms));
+    println!("bench-install: kernel {kernel}, {reps} repetitions");
+    println!(
+        "bench-install: median prebuilt {p:.3} s, median dkms {d:.3} s, ratio {:.1}x",
+        d / p
+    );
+}
