@@ -5,8 +5,11 @@
 //! signatures, `index.json` + `.asc`, and an apt repository under `deb/`
 //! (`dists/<suite>/main/binary-<arch>/Packages`, `Release`, `InRelease`)
 //! whose package files are real .debs. Signatures are made by the real gpg
-//! with throw-away keys. Replace with the real `kmodfarm publish` once it is
-//! on main; nothing here is a product feature.
+//! with throw-away keys. The host tests' repositories come from the real
+//! `kmodfarm publish`; this stand-in remains for the faults it cannot be
+//! made to write (an index signed by another key, an expired or
+//! rolled-back index, a wrong checksum: tools/install/tests/faults.rs).
+//! Nothing here is a product feature.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -337,34 +340,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// A .deb of kmodfarm-host built with dpkg-deb from `binary` (stripped of
-/// debug info first, so the package stays small), as `kmodfarm publish`
-/// will take from cargo-deb.
-pub fn kmodfarm_host_deb(binary: &Path, out: &Path) -> Result<PathBuf> {
-    let stage = out.join("kmodfarm-host-stage");
-    let _ = std::fs::remove_dir_all(&stage);
-    std::fs::create_dir_all(stage.join("DEBIAN")).map_err(Error::io(&stage))?;
-    std::fs::create_dir_all(stage.join("usr/bin")).map_err(Error::io(&stage))?;
-    let control = "Package: kmodfarm-host\nVersion: 0.1.0\nArchitecture: amd64\nMaintainer: kmodfarm developers <kmodfarm@example.org>\nDepends: kmod\nSection: admin\nPriority: optional\nDescription: installs an out-of-tree kernel module on this host\n";
-    std::fs::write(stage.join("DEBIAN/control"), control).map_err(Error::io(&stage))?;
-    capture(
-        Command::new("objcopy")
-            .arg("--strip-debug")
-            .arg(binary)
-            .arg(stage.join("usr/bin/kmodfarm-host")),
-    )?
-    .ok()?;
-    let deb = out.join("kmodfarm-host_0.1.0_amd64.deb");
-    capture(
-        Command::new("dpkg-deb")
-            .args(["--root-owner-group", "-Zgzip", "-z1", "--build"])
-            .arg(&stage)
-            .arg(&deb),
-    )?
-    .ok()?;
-    Ok(deb)
 }
 
 /// A directory served on 127.0.0.1 for as long as the test process runs

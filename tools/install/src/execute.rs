@@ -253,18 +253,35 @@ fn check_headers(host: &dyn Host, kernel: &str) -> Result<()> {
             "kernel {kernel}: no headers at /lib/modules/{kernel}/build after installing them"
         )));
     }
-    let release = host.path(&format!(
-        "/lib/modules/{kernel}/build/include/config/kernel.release"
-    ));
-    if let Ok(text) = std::fs::read_to_string(&release) {
-        if text.trim() != kernel {
+    if let Some(release) = headers_release(host, kernel) {
+        if release != kernel {
             return Err(Error::Refused(format!(
-                "kernel {kernel}: the headers at /lib/modules/{kernel}/build are for {}, not this kernel",
-                text.trim()
+                "kernel {kernel}: the headers at /lib/modules/{kernel}/build are for {release}, not this kernel"
             )));
         }
     }
     Ok(())
+}
+
+/// The kernel release the headers build for: `UTS_RELEASE` in
+/// include/generated/utsrelease.h, which a module's vermagic carries.
+/// Not include/config/kernel.release: Debian's 6.1 headers write the
+/// upstream version there (`6.1.192` for 6.1.0-57-amd64).
+fn headers_release(host: &dyn Host, kernel: &str) -> Option<String> {
+    let build = format!("/lib/modules/{kernel}/build/include");
+    let uts = std::fs::read_to_string(host.path(&format!("{build}/generated/utsrelease.h")));
+    if let Ok(text) = uts {
+        let release = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("#define UTS_RELEASE"))
+            .map(|v| v.trim().trim_matches('"').to_string());
+        if release.is_some() {
+            return release;
+        }
+    }
+    std::fs::read_to_string(host.path(&format!("{build}/config/kernel.release")))
+        .ok()
+        .map(|t| t.trim().to_string())
 }
 
 /// `dkms status` says the module is installed for the kernel.

@@ -30,7 +30,9 @@ use std::path::PathBuf;
 use kmodfarm_model::host::{
     apt_source_path, config_path, state_dir, yum_repo_path, zypper_repo_path, HostConfig,
 };
-use kmodfarm_model::record::{kernel_lookup_path, DkmsRoute, Index, KernelLookup};
+use kmodfarm_model::record::{
+    kernel_lookup_path, DkmsRoute, Index, IndexEntry, KernelLookup, KernelStatus,
+};
 use kmodfarm_model::{Distro, DistroSet, KernelRelease};
 
 pub use error::{Error, Result};
@@ -230,6 +232,31 @@ impl<'a> Session<'a> {
         index.dkms.into_iter().find(|d| d.distro == self.distro.id)
     }
 
+    /// The index's prebuilt entries of `kernel` on this distro and arch,
+    /// when the product has several modules, the lookup names one of them
+    /// and the host places files itself (no repository source).
+    fn sibling_entries(&self, facts: &Facts, answer: &Answer) -> Result<Vec<IndexEntry>> {
+        let prebuilt =
+            matches!(answer, Answer::Found(l) if matches!(l.status, KernelStatus::Prebuilt { .. }));
+        if !prebuilt || self.config.modules.len() <= 1 || facts.repo_source.is_some() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .index()?
+            .map(|index| {
+                index
+                    .entries
+                    .into_iter()
+                    .filter(|e| {
+                        e.distro == self.distro.id
+                            && e.arch == self.arch
+                            && e.kernel_release.as_str() == facts.kernel
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// The package manager's definition of the module's repository, when
     /// install.sh wrote one.
     pub fn repo_source(&self) -> Option<String> {
@@ -245,10 +272,14 @@ impl<'a> Session<'a> {
 
     /// How the module is in place for `kernel` already, if it is.
     pub fn present(&self, kernel: &str) -> Result<Option<Route>> {
-        let Some(first) = self.config.modules.first() else {
-            return Ok(None);
-        };
-        if execute::module_file(self.host, kernel, first).is_none() {
+        // Every module of the product, or it is not in place.
+        if self.config.modules.is_empty()
+            || self
+                .config
+                .modules
+                .iter()
+                .any(|m| execute::module_file(self.host, kernel, m).is_none())
+        {
             return Ok(None);
         }
         Ok(Some(
@@ -266,7 +297,9 @@ impl<'a> Session<'a> {
         with_index: bool,
     ) -> Result<Facts> {
         let running = detect::running_kernel().is_ok_and(|k| k == kernel);
-        let staged = if use_staged {
+        // The kernel hook stages the lookup's one module; a product of
+        // several modules takes the repository route, which places them all.
+        let staged = if use_staged && self.config.modules.len() <= 1 {
             self.state.staged(kernel)?.map(|(entry, path)| {
                 let root = self
                     .host
@@ -295,6 +328,7 @@ impl<'a> Session<'a> {
             present: None,
             staged,
             index_dkms: if with_index { self.index_dkms() } else { None },
+            sibling_entries: Vec::new(),
             download_dir: format!("{}/download/{kernel}", state_dir(&self.config.name)),
         })
     }
@@ -310,12 +344,13 @@ impl<'a> Session<'a> {
         self.check_range(kernel)?;
         let answer = self.look_up(kernel)?;
         let wants_index = !matches!(&answer, Answer::Found(l) if matches!(l.status, kmodfarm_model::record::KernelStatus::Prebuilt { .. }));
-        let facts = self.facts(
+        let mut facts = self.facts(
             kernel,
             no_load,
             false,
             wants_index && dkms == DkmsChoice::Build,
         )?;
+        facts.sibling_entries = self.sibling_entries(&facts, &answer)?;
         Ok((plan::plan(&facts, &answer, dkms), answer))
     }
 
@@ -338,6 +373,7 @@ impl<'a> Session<'a> {
         if dkms == DkmsChoice::Build {
             facts.index_dkms = self.index_dkms();
         }
+        facts.sibling_entries = self.sibling_entries(&facts, &answer)?;
         Ok(plan::plan(&facts, &answer, dkms))
     }
 

@@ -119,6 +119,10 @@ pub struct Facts {
     /// The DKMS route from the repository's index, when the kernel's lookup
     /// file has none (or there is no lookup file).
     pub index_dkms: Option<DkmsRoute>,
+    /// The prebuilt entries of the product's other modules for this kernel,
+    /// from index.json (a lookup file names one module's entry), so that
+    /// every module is placed when the host has no repository source.
+    pub sibling_entries: Vec<IndexEntry>,
     /// Where downloads wait until they are verified.
     pub download_dir: String,
 }
@@ -281,15 +285,27 @@ pub fn plan(facts: &Facts, answer: &Answer, dkms: DkmsChoice) -> Plan {
             path: path.clone(),
             sha256: entry.sha256.clone(),
         });
-        place_steps(facts, entry, path, &mut plan);
+        place_steps(facts, &[(entry.clone(), path.clone())], &mut plan);
         return plan;
     }
     let (why, dkms_route) = match answer {
         Answer::Found(lookup) => match &lookup.status {
-            KernelStatus::Prebuilt { entry } => {
-                prebuilt_steps(facts, entry, &mut plan);
-                return plan;
-            }
+            KernelStatus::Prebuilt { entry } => match prebuilt_set(facts, entry) {
+                Ok(entries) => {
+                    prebuilt_steps(facts, &entries, &mut plan);
+                    return plan;
+                }
+                Err(missing) => (
+                    format!(
+                        "the repository has no prebuilt {} {} for {} (only {})",
+                        missing.join(", "),
+                        entry.version,
+                        facts.kernel,
+                        entry.module
+                    ),
+                    lookup.dkms.clone().or_else(|| facts.index_dkms.clone()),
+                ),
+            },
             KernelStatus::OutOfRange { reason } => {
                 plan.decision = Decision::Refuse {
                     why: reason.clone(),
@@ -317,8 +333,42 @@ pub fn plan(facts: &Facts, answer: &Answer, dkms: DkmsChoice) -> Plan {
     plan
 }
 
-fn prebuilt_steps(facts: &Facts, entry: &IndexEntry, plan: &mut Plan) {
+/// Every module of the product for this kernel, in the manifest's order:
+/// the lookup's entry and, for the others, the index's entries of the same
+/// version. The package route needs only the one (the package carries them
+/// all). `Err`: the modules the repository has no file of.
+fn prebuilt_set<'a>(
+    facts: &'a Facts,
+    entry: &'a IndexEntry,
+) -> Result<Vec<&'a IndexEntry>, Vec<String>> {
+    let modules = &facts.config.modules;
+    if facts.repo_source.is_some() || modules.len() <= 1 {
+        return Ok(vec![entry]);
+    }
+    let candidates = std::iter::once(entry).chain(facts.sibling_entries.iter().filter(|e| {
+        e.version == entry.version
+            && e.distro == entry.distro
+            && e.arch == entry.arch
+            && e.kernel_release == entry.kernel_release
+    }));
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for module in modules {
+        match candidates.clone().find(|e| e.module == *module) {
+            Some(e) => found.push(e),
+            None => missing.push(module.clone()),
+        }
+    }
+    if missing.is_empty() {
+        Ok(found)
+    } else {
+        Err(missing)
+    }
+}
+
+fn prebuilt_steps(facts: &Facts, entries: &[&IndexEntry], plan: &mut Plan) {
     let manager = PackageManager::of(&facts.distro);
+    let entry = entries[0];
     if let Some(source) = &facts.repo_source {
         plan.decision = Decision::Prebuilt {
             version: entry.version.clone(),
@@ -351,37 +401,46 @@ fn prebuilt_steps(facts: &Facts, entry: &IndexEntry, plan: &mut Plan) {
         route: Route::PrebuiltFile,
         from: "repository".into(),
     };
-    let to = format!("{}/{}", facts.download_dir, file_name(&entry.path));
-    plan.steps.push(Step::Download {
-        url: join_url(&facts.config.repo, &entry.path),
-        sha256: entry.sha256.clone(),
-        size: Some(entry.size),
-        to: to.clone(),
-    });
-    place_steps(facts, entry, &to, plan);
+    let mut files = Vec::new();
+    for entry in entries {
+        let to = format!("{}/{}", facts.download_dir, file_name(&entry.path));
+        plan.steps.push(Step::Download {
+            url: join_url(&facts.config.repo, &entry.path),
+            sha256: entry.sha256.clone(),
+            size: Some(entry.size),
+            to: to.clone(),
+        });
+        files.push(((*entry).clone(), to));
+    }
+    place_steps(facts, &files, plan);
 }
 
-/// Placing a verified file under updates/ and everything after it.
-fn place_steps(facts: &Facts, entry: &IndexEntry, from: &str, plan: &mut Plan) {
-    let to = format!(
-        "/lib/modules/{}/updates/{}",
-        facts.kernel,
-        entry.module_file_name()
-    );
-    plan.steps.push(Step::Place {
-        from: from.to_string(),
-        to: to.clone(),
-    });
+/// Placing verified files under updates/ and everything after it.
+fn place_steps(facts: &Facts, files: &[(IndexEntry, String)], plan: &mut Plan) {
+    let mut placed = Vec::new();
+    for (entry, from) in files {
+        let to = format!(
+            "/lib/modules/{}/updates/{}",
+            facts.kernel,
+            entry.module_file_name()
+        );
+        plan.steps.push(Step::Place {
+            from: from.clone(),
+            to: to.clone(),
+        });
+        placed.push(to);
+    }
     plan.steps.push(Step::Depmod {
         kernel: facts.kernel.clone(),
     });
+    let first = &files[0].0;
     plan.steps.push(record(
         facts,
         Route::PrebuiltFile,
-        &entry.version,
-        vec![to],
+        &first.version,
+        placed,
         vec![],
-        Some(&entry.sha256),
+        Some(&first.sha256),
     ));
     boot_steps(facts, plan);
 }
@@ -527,5 +586,197 @@ fn boot_steps(facts: &Facts, plan: &mut Plan) {
                 module: module.clone(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kmodfarm_model::record::{Freshness, SCHEMA_VERSION};
+    use kmodfarm_model::{Compression, DistroSet, KernelRelease};
+
+    use super::*;
+
+    const KERNEL: &str = "6.1.0-57-amd64";
+
+    fn entry(module: &str) -> IndexEntry {
+        IndexEntry {
+            module: module.into(),
+            version: "2.3.1".into(),
+            distro: "debian-12".into(),
+            arch: "amd64".into(),
+            kernel_release: KernelRelease::parse(KERNEL).unwrap(),
+            path: format!("prebuilt/debian-12/amd64/{KERNEL}/{module}-2.3.1.ko.zst"),
+            sha256: format!("{module:0>64}"),
+            size: 1234,
+            compression: Compression::Zst,
+            signed: false,
+            vermagic: format!("{KERNEL} SMP preempt mod_unload modversions "),
+            prebuilt_package: format!("kmfsym-modules-{KERNEL}"),
+            package_path: String::new(),
+            package_sha256: String::new(),
+            dkms_package: "kmfsym-dkms".into(),
+        }
+    }
+
+    /// A product of two modules, both loaded at boot, on a host without
+    /// the repository configured; the lookup names the first module only
+    /// (as `kmodfarm publish` writes it) and the index has both.
+    fn facts() -> Facts {
+        Facts {
+            config: HostConfig {
+                name: "kmfsym".into(),
+                version: "2.3.1".into(),
+                repo: "https://repo.example.org/kmfsym".into(),
+                key: "/usr/share/keyrings/kmfsym-archive-keyring.asc".into(),
+                ca: None,
+                kernels_min: None,
+                kernels_max: None,
+                modules: vec!["kmfsym_core".into(), "kmfsym_extra".into()],
+                load: vec!["kmfsym_core".into(), "kmfsym_extra".into()],
+                initramfs: vec![],
+                needs_system_map: false,
+            },
+            distro: DistroSet::builtin().get("debian-12").unwrap().clone(),
+            arch: "amd64".into(),
+            kernel: KERNEL.into(),
+            running: false,
+            repo_source: None,
+            no_load: true,
+            present: None,
+            staged: None,
+            index_dkms: None,
+            sibling_entries: vec![entry("kmfsym_core"), entry("kmfsym_extra")],
+            download_dir: format!("/var/lib/kmfsym/download/{KERNEL}"),
+        }
+    }
+
+    fn found(entry: IndexEntry) -> Answer {
+        Answer::Found(Box::new(KernelLookup {
+            schema_version: SCHEMA_VERSION,
+            module: "kmfsym".into(),
+            distro: "debian-12".into(),
+            arch: "amd64".into(),
+            kernel_release: KernelRelease::parse(KERNEL).unwrap(),
+            freshness: Freshness {
+                generated: 1,
+                expires: None,
+                serial: 1,
+            },
+            status: KernelStatus::Prebuilt { entry },
+            dkms: None,
+        }))
+    }
+
+    #[test]
+    fn every_module_of_the_product_is_downloaded_placed_recorded_and_loaded_at_boot() {
+        let plan = plan(&facts(), &found(entry("kmfsym_core")), DkmsChoice::No);
+        assert!(
+            matches!(
+                plan.decision,
+                Decision::Prebuilt {
+                    route: Route::PrebuiltFile,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+        let downloads: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Download { url, .. } => Some(url.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            downloads,
+            [
+                format!("https://repo.example.org/kmfsym/prebuilt/debian-12/amd64/{KERNEL}/kmfsym_core-2.3.1.ko.zst"),
+                format!("https://repo.example.org/kmfsym/prebuilt/debian-12/amd64/{KERNEL}/kmfsym_extra-2.3.1.ko.zst"),
+            ]
+        );
+        let placed: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Place { to, .. } => Some(to.as_str()),
+                _ => None,
+            })
+            .collect();
+        let expected = [
+            format!("/lib/modules/{KERNEL}/updates/kmfsym_core.ko.zst"),
+            format!("/lib/modules/{KERNEL}/updates/kmfsym_extra.ko.zst"),
+        ];
+        assert_eq!(placed, expected);
+        // One depmod, after both are in place.
+        let depmod = plan
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Depmod { .. }))
+            .unwrap();
+        let last_place = plan
+            .steps
+            .iter()
+            .rposition(|s| matches!(s, Step::Place { .. }))
+            .unwrap();
+        assert!(depmod > last_place);
+        assert_eq!(
+            plan.steps
+                .iter()
+                .filter(|s| matches!(s, Step::Depmod { .. }))
+                .count(),
+            1
+        );
+        // The record names both files, so uninstall removes both.
+        let files = plan.steps.iter().find_map(|s| match s {
+            Step::Record { files, .. } => Some(files.clone()),
+            _ => None,
+        });
+        assert_eq!(files.unwrap(), expected);
+        let boot = plan.steps.iter().find_map(|s| match s {
+            Step::BootEntry { contents, .. } => Some(contents.clone()),
+            _ => None,
+        });
+        let boot = boot.unwrap();
+        assert!(
+            boot.lines().any(|l| l == "kmfsym_core") && boot.lines().any(|l| l == "kmfsym_extra"),
+            "{boot}"
+        );
+    }
+
+    #[test]
+    fn a_module_the_repository_has_no_file_of_means_no_prebuilt_route() {
+        let mut facts = facts();
+        // Only the first module's file, and an older version of the other.
+        let mut old = entry("kmfsym_extra");
+        old.version = "2.3.0".into();
+        facts.sibling_entries = vec![entry("kmfsym_core"), old];
+        let plan = plan(&facts, &found(entry("kmfsym_core")), DkmsChoice::No);
+        match &plan.decision {
+            Decision::NoModule { why } => {
+                assert!(why.contains("no prebuilt kmfsym_extra 2.3.1"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!plan.acts(), "{plan:?}");
+    }
+
+    #[test]
+    fn with_the_repository_configured_the_one_package_brings_every_module() {
+        let mut facts = facts();
+        facts.repo_source = Some("/etc/apt/sources.list.d/kmfsym.sources".into());
+        facts.sibling_entries.clear();
+        let plan = plan(&facts, &found(entry("kmfsym_core")), DkmsChoice::No);
+        assert!(
+            matches!(
+                plan.decision,
+                Decision::Prebuilt {
+                    route: Route::PrebuiltPackage,
+                    ..
+                }
+            ),
+            "{plan:?}"
+        );
+        assert!(!plan.steps.iter().any(|s| matches!(s, Step::Place { .. })));
     }
 }

@@ -6,9 +6,13 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::build::highest_glibc;
 use common::world::world;
 use common::{configure, difference, exists, kmodfarm_host, listing};
-use kmodfarm_tests::{fixtures, Sandbox};
+use kmodfarm_tests::{fixtures, run_ok, Sandbox};
 
 /// Removes the compiler (and so DKMS and the headers, which depend on it;
 /// not the kernel image, which apt would auto-remove with them): a
@@ -391,4 +395,281 @@ fn ensure_without_a_prebuilt_module_and_without_dkms_says_so() {
         "{out}"
     );
     assert!(out.stdout.contains("did not opt into DKMS builds"), "{out}");
+}
+
+/// Every file below `dir` whose name starts with `prefix`.
+fn files_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(prefix)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// kmodfarm-host as it ships: cargo-deb's .deb and cargo-generate-rpm's
+/// .rpm of the glibc 2.28 build, read back by dpkg, rpm and rpmlint, and
+/// put by `kmodfarm publish` into every codename and every yum repository
+/// (install.sh's apt install of it is the test above).
+#[test]
+fn kmodfarm_host_ships_as_real_deb_and_rpm_packages_in_the_repository() {
+    let w = world();
+    let deb = &w.host.deb;
+    let field = |f: &str| {
+        run_ok(Command::new("dpkg-deb").arg("-f").arg(deb).arg(f))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("Package"), "kmodfarm-host");
+    assert_eq!(field("Architecture"), "amd64");
+    let depends = field("Depends");
+    assert!(depends.split(", ").any(|d| d == "kmod"), "{depends}");
+    // apt accepts it on every glibc the binary runs on, and no older one.
+    let libc = depends
+        .split(", ")
+        .find_map(|d| d.strip_prefix("libc6 (>= ")?.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no libc6 version in Depends: {depends}"));
+    let libc: Vec<u32> = libc.split('.').map(|p| p.parse().unwrap()).collect();
+    let listed = run_ok(Command::new("dpkg-deb").arg("-c").arg(deb));
+    assert!(listed.contains(" ./usr/bin/kmodfarm-host\n"), "{listed}");
+    let unpacked = tempfile::tempdir().unwrap();
+    run_ok(
+        Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(deb)
+            .arg(unpacked.path()),
+    );
+    let shipped = unpacked.path().join("usr/bin/kmodfarm-host");
+    let needs = highest_glibc(&shipped).expect("dynamically linked");
+    assert!(
+        needs <= vec![2, 28],
+        "the packaged binary needs GLIBC_{needs:?}"
+    );
+    assert!(
+        libc >= needs && libc <= vec![2, 28],
+        "Depends: {depends}, binary needs {needs:?}"
+    );
+
+    let rpm = &w.host.rpm;
+    let info = run_ok(Command::new("rpm").arg("-qpi").arg(rpm));
+    for (tag, value) in [("Name", "kmodfarm-host"), ("Architecture", "x86_64")] {
+        assert!(
+            info.lines()
+                .any(|l| l.starts_with(tag)
+                    && l.split_once(':').map(|(_, v)| v.trim()) == Some(value)),
+            "{tag}: {value} not in\n{info}"
+        );
+    }
+    let files = run_ok(Command::new("rpm").arg("-qpl").arg(rpm));
+    assert_eq!(files.trim(), "/usr/bin/kmodfarm-host");
+    let requires = run_ok(Command::new("rpm").arg("-qpR").arg(rpm));
+    assert!(requires.lines().any(|l| l.trim() == "kmod"), "{requires}");
+    let newest_glibc = requires
+        .lines()
+        .filter_map(|l| l.split("(GLIBC_").nth(1)?.split(')').next())
+        .map(|v| {
+            v.split('.')
+                .map(|p| p.parse::<u32>().unwrap())
+                .collect::<Vec<u32>>()
+        })
+        .max();
+    assert!(newest_glibc.is_some_and(|v| v <= vec![2, 28]), "{requires}");
+    let rc = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rpmlint/kmodfarm-host.rpmlintrc"
+    );
+    let lint = Command::new("rpmlint")
+        .arg("-r")
+        .arg(rc)
+        .arg(rpm)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&lint.stdout);
+    let errors: Vec<&str> = said.lines().filter(|l| l.contains(": E: ")).collect();
+    assert!(errors.is_empty(), "rpmlint:\n{said}");
+
+    // Published: the same bytes in the apt pool, listed for every codename,
+    // and in each yum repository (rpm/<distro>/<arch>/).
+    let repo = &w.prebuilt_repo;
+    let bytes = |p: &Path| std::fs::read(p).unwrap();
+    let pooled = files_named(&repo.join("deb/pool"), "kmodfarm-host_");
+    assert_eq!(pooled.len(), 1, "{pooled:?}");
+    assert_eq!(bytes(&pooled[0]), bytes(deb));
+    let lists = files_named(&repo.join("deb/dists"), "Packages");
+    let plain: Vec<&PathBuf> = lists.iter().filter(|p| p.extension().is_none()).collect();
+    assert!(plain.len() >= 2, "{lists:?}");
+    for list in plain {
+        let text = std::fs::read_to_string(list).unwrap();
+        assert!(
+            text.contains("Package: kmodfarm-host\n"),
+            "{}",
+            list.display()
+        );
+    }
+    let yum: Vec<PathBuf> = files_named(&repo.join("rpm"), "kmodfarm-host-")
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .collect();
+    let distros: Vec<String> = yum
+        .iter()
+        .map(|p| {
+            p.strip_prefix(repo.join("rpm"))
+                .unwrap()
+                .iter()
+                .next()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(distros, ["rhel-8", "rhel-9", "sles-15"], "{yum:?}");
+    for p in &yum {
+        assert_eq!(bytes(p), bytes(rpm), "{}", p.display());
+    }
+}
+
+/// The third route of a kernel upgrade (the prebuilt one and "no module"
+/// are above): a host that opted into DKMS gets a new kernel's image and
+/// headers with apt, and the boot unit's command builds the module for it
+/// with DKMS.
+#[test]
+fn a_kernel_upgrade_on_a_host_opted_into_dkms_gets_the_module_from_dkms_at_boot() {
+    let w = world();
+    let root = fixtures::bookworm();
+    let mut sandbox = Sandbox::new(&root.root).unwrap();
+    // No prebuilt module for either kernel on this repository.
+    configure(&mut sandbox, &w.dkms_only_url, &w.key);
+    let (running, upgrade) = (w.k612.as_str(), w.k61.as_str());
+    // The new kernel is not on the host yet, not even its headers.
+    sandbox.sh_ok(&format!(
+        "apt-get purge -y -o Dpkg::Use-Pty=0 linux-headers-{upgrade} >/dev/null 2>&1"
+    ));
+    kmodfarm_host(
+        &sandbox,
+        &["install", "--kernel", running, "--no-load", "--enable-dkms"],
+    )
+    .expect_ok();
+    assert!(exists(&sandbox, "/var/lib/kmfdemo/dkms-opt-in"));
+
+    // The upgrade, as unattended-upgrades does it.
+    sandbox.sh_ok(&format!(
+        "apt-get install -y -o Dpkg::Use-Pty=0 linux-image-{upgrade} linux-headers-{upgrade} >/dev/null 2>&1"
+    ));
+    // Debian's own DKMS hook may have built it during the upgrade; the boot
+    // unit must not rely on that (DKMS 3.0.10 can fail an autoinstall), so
+    // the test takes that build away again.
+    sandbox.sh_ok(&format!(
+        "if dkms status -m kmfdemo -k {upgrade} | grep -q installed; then dkms remove kmfdemo/1.0.0 -k {upgrade} >/dev/null; fi"
+    ));
+    assert!(!dkms_status(&sandbox).contains(&format!("{upgrade}, x86_64: installed")));
+
+    // What kmfdemo-modules.service runs at the next boot, for that kernel.
+    let ensure = kmodfarm_host(&sandbox, &["ensure", "--kernel", upgrade, "--no-load"]).expect_ok();
+    assert!(
+        ensure.stdout.contains(&format!(
+            "DKMS built and installed kmfdemo/1.0.0 for {upgrade}"
+        )),
+        "{ensure}"
+    );
+    let status = dkms_status(&sandbox);
+    assert!(
+        status.contains(&format!("kmfdemo/1.0.0, {upgrade}, x86_64: installed")),
+        "{status}"
+    );
+    let file = sandbox.run_ok(&["modinfo", "-k", upgrade, "-n", "kmfdemo"]);
+    assert!(
+        file.stdout
+            .starts_with(&format!("/lib/modules/{upgrade}/updates/dkms/kmfdemo.ko")),
+        "{file}"
+    );
+    let (_, json) = doctor_json(&sandbox);
+    assert!(!problems(&json).iter().any(|(_, k)| k == upgrade), "{json}");
+}
+
+/// The median of `times`, in seconds.
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2.0
+    }
+}
+
+/// Not a test: the benchmark scripts/bench-install.sh runs (`--ignored`).
+/// `kmodfarm-host install` (the release build that ships) for the same
+/// kernel in fresh sandboxes over the same Debian 12 root, prebuilt route
+/// against DKMS route, timed from the command's start to its exit. Outside
+/// the timing: the repository, the root (which has the kernel's image and
+/// headers, gcc, make and dkms already, so nothing is downloaded from the
+/// archive) and the sandbox. Inside: lookup and signature checks, the
+/// download from 127.0.0.1, for prebuilt the placement and depmod, for
+/// DKMS apt's runs (its `apt-get update` asks the mirror whether the lists
+/// changed), the -dkms package's install and DKMS's build and install.
+/// Both with --no-load (nothing is loaded into this machine's kernel).
+#[test]
+#[ignore = "benchmark: scripts/bench-install.sh"]
+fn bench_install_prebuilt_against_dkms() {
+    let reps: usize = std::env::var("KMODFARM_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let w = world();
+    let root = fixtures::bookworm();
+    let kernel = w.k612.as_str();
+    // The program as it ships (release, glibc 2.28), not the tests' debug build.
+    let shipped = common::build::glibc_build();
+    let fresh = |url: &str| {
+        let mut sandbox = Sandbox::new(&root.root).unwrap();
+        configure(&mut sandbox, url, &w.key);
+        sandbox.ro_bind(&shipped, "/usr/bin/kmodfarm-host");
+        sandbox
+    };
+    let timed = |sandbox: &Sandbox, args: &[&str], expect: &str| {
+        let start = std::time::Instant::now();
+        let out = kmodfarm_host(sandbox, args).expect_ok();
+        let took = start.elapsed().as_secs_f64();
+        assert!(out.stdout.contains(expect), "{out}");
+        took
+    };
+    let mut prebuilt = Vec::new();
+    let mut dkms = Vec::new();
+    for rep in 0..reps {
+        let sandbox = fresh(&w.prebuilt_url);
+        let t = timed(
+            &sandbox,
+            &["install", "--kernel", kernel, "--no-load"],
+            "prebuilt",
+        );
+        println!("bench-install: rep {rep} prebuilt {t:.3} s");
+        prebuilt.push(t);
+        let sandbox = fresh(&w.dkms_only_url);
+        let t = timed(
+            &sandbox,
+            &["install", "--kernel", kernel, "--no-load", "--enable-dkms"],
+            &format!("DKMS built and installed kmfdemo/1.0.0 for {kernel}"),
+        );
+        println!("bench-install: rep {rep} dkms {t:.3} s");
+        dkms.push(t);
+    }
+    let (p, d) = (median(prebuilt), median(dkms));
+    println!("bench-install: kernel {kernel}, {reps} repetitions");
+    println!(
+        "bench-install: median prebuilt {p:.3} s, median dkms {d:.3} s, ratio {:.1}x",
+        d / p
+    );
 }

@@ -39,6 +39,8 @@ pub struct Manifest {
     pub signing: Option<Signing>,
     /// What the boot test runs after loading the modules (`[test]`).
     pub test: TestSpec,
+    /// How the target side's boot unit fits the host's services (`[host]`).
+    pub host: HostSpec,
     distro_positions: Vec<SourcePos>,
 }
 
@@ -170,6 +172,17 @@ pub struct TestSpec {
     pub timeout: Option<u64>,
 }
 
+/// `[host]`: how the boot unit `<name>-modules.service` that kmodfarm-host
+/// installs fits the host's own services.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// systemd units (the agent's own service) the boot unit starts before
+    /// and is pulled in by, so the module is loaded when they start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+}
+
 /// Longest boot timeout accepted: a boot test is minutes at most.
 pub const MAX_BOOT_TIMEOUT: u64 = 3600;
 
@@ -206,6 +219,15 @@ struct RawManifest {
     boot: Option<Spanned<BootSpec>>,
     signing: Option<Signing>,
     test: Option<Spanned<TestSpec>>,
+    #[serde(default)]
+    host: RawHost,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    #[serde(default)]
+    before: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -295,6 +317,40 @@ pub fn valid_module_name(s: &str) -> bool {
         && s.len() <= 55
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The unit types a boot unit can be ordered before.
+const UNIT_TYPES: &[&str] = &[
+    "service",
+    "socket",
+    "target",
+    "mount",
+    "automount",
+    "swap",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+    "device",
+];
+
+/// A systemd unit name as systemd accepts it: `<prefix>.<type>` (or an
+/// instance `<prefix>@<instance>.<type>`), letters, digits and `: - _ . \`,
+/// at most 255 characters, of a known unit type.
+pub fn valid_unit_name(s: &str) -> bool {
+    let Some((stem, kind)) = s.rsplit_once('.') else {
+        return false;
+    };
+    let allowed = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b":-_.\\".contains(&b))
+    };
+    let stem_ok = match stem.split_once('@') {
+        Some((prefix, instance)) => allowed(prefix) && allowed(instance),
+        None => allowed(stem),
+    };
+    s.len() <= 255 && UNIT_TYPES.contains(&kind) && stem_ok
 }
 
 /// A relative path inside the source tree: no absolute paths, no `..`.
@@ -527,6 +583,25 @@ impl Manifest {
             }
         }
 
+        let own_unit = crate::host::unit_name(p.name.get_ref());
+        let mut before: Vec<String> = Vec::new();
+        for unit in &raw.host.before {
+            let name = unit.get_ref();
+            if !valid_unit_name(name) {
+                return c.err(unit.span(), format!("[host] before: '{name}' is not a systemd unit name: write the agent's unit as systemd names it, e.g. \"myagent.service\" (letters, digits, ':', '-', '_', '.', '\\', one '@' for an instance, and a unit type such as .service or .target)"));
+            }
+            if *name == own_unit {
+                return c.err(unit.span(), format!("[host] before: '{name}' is kmodfarm's own boot unit; name the units that need the module (the agent's service)"));
+            }
+            if before.contains(name) {
+                return c.err(
+                    unit.span(),
+                    format!("[host] before: '{name}' is listed twice"),
+                );
+            }
+            before.push(name.clone());
+        }
+
         let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -560,6 +635,7 @@ impl Manifest {
             boot,
             signing: raw.signing,
             test,
+            host: HostSpec { before },
         })
     }
 
@@ -601,6 +677,11 @@ impl Manifest {
             signing: &'a Option<Signing>,
             #[serde(skip_serializing_if = "is_default_test")]
             test: &'a TestSpec,
+            #[serde(skip_serializing_if = "is_default_host")]
+            host: &'a HostSpec,
+        }
+        fn is_default_host(h: &&HostSpec) -> bool {
+            **h == HostSpec::default()
         }
         fn is_default_test(t: &&TestSpec) -> bool {
             **t == TestSpec::default()
@@ -626,6 +707,7 @@ impl Manifest {
             boot: &self.boot,
             signing: &self.signing,
             test: &self.test,
+            host: &self.host,
         };
         toml::to_string_pretty(&out).expect("a manifest always serializes")
     }

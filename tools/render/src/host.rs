@@ -27,6 +27,8 @@ struct HostContext {
     zypper_repo: String,
     package: &'static str,
     bin: &'static str,
+    /// `[host] before`: the agent's units, started after the boot unit.
+    before: Vec<String>,
 }
 
 /// install.sh for `manifest`'s module served from `repo` (its base URL),
@@ -81,6 +83,7 @@ fn prepare(
         zypper_repo: host::zypper_repo_path(name),
         package: host::HOST_PACKAGE,
         bin: host::HOST_BIN,
+        before: manifest.host.before.clone(),
     };
     let mut ctx = tera::Context::from_serialize(Context::new(manifest))
         .expect("the render context is a struct of strings and lists");

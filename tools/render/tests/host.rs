@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use kmodfarm_render::{render_host_kernel_hook, render_host_unit, render_install_sh};
@@ -57,13 +58,19 @@ fn install_sh_and_the_hook_pass_shellcheck() {
     );
 }
 
-#[test]
-fn the_boot_unit_passes_systemd_analyze_verify() {
-    let manifest = common::example_manifest();
-    let unit = render_host_unit(&manifest, REPO).unwrap();
-    insta::assert_snapshot!("kmfdemo__modules.service", unit);
-    // An alternative root with the unit, the program it runs and this
-    // machine's systemd units (verify loads the units it orders against).
+/// The example manifest with `[host] before = [..]` naming `units`.
+fn manifest_before(units: &[&str]) -> kmodfarm_model::Manifest {
+    let path = common::repo_root().join("module/kmodfarm.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let list: Vec<String> = units.iter().map(|u| format!("{u:?}")).collect();
+    text.push_str(&format!("\n[host]\nbefore = [{}]\n", list.join(", ")));
+    kmodfarm_model::Manifest::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An alternative root holding `unit` as kmfdemo-modules.service, the
+/// program it runs, `extra` units, and this machine's systemd units
+/// (verify loads the units it orders against).
+fn unit_root(unit: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
     std::fs::create_dir_all(r.join("usr/bin")).unwrap();
@@ -79,11 +86,19 @@ fn the_boot_unit_passes_systemd_analyze_verify() {
         .status()
         .unwrap();
     assert!(status.success());
-    std::fs::write(r.join("etc/systemd/system/kmfdemo-modules.service"), &unit).unwrap();
+    std::fs::write(r.join("etc/systemd/system/kmfdemo-modules.service"), unit).unwrap();
+    for (name, text) in extra {
+        std::fs::write(r.join("etc/systemd/system").join(name), text).unwrap();
+    }
+    root
+}
+
+/// `systemd-analyze verify` of `units` in `root`: silent and successful.
+fn verify(root: &Path, units: &[&str]) {
     let out = Command::new("systemd-analyze")
         .arg("verify")
-        .arg(format!("--root={}", r.display()))
-        .arg("/etc/systemd/system/kmfdemo-modules.service")
+        .arg(format!("--root={}", root.display()))
+        .args(units.iter().map(|u| format!("/etc/systemd/system/{u}")))
         .output()
         .expect("systemd-analyze (package systemd) is installed");
     let said = format!(
@@ -95,4 +110,80 @@ fn the_boot_unit_passes_systemd_analyze_verify() {
         out.status.success() && said.trim().is_empty(),
         "systemd-analyze verify:\n{said}"
     );
+}
+
+#[test]
+fn the_boot_unit_passes_systemd_analyze_verify() {
+    let manifest = common::example_manifest();
+    let unit = render_host_unit(&manifest, REPO).unwrap();
+    insta::assert_snapshot!("kmfdemo__modules.service", unit);
+    let root = unit_root(&unit, &[]);
+    verify(root.path(), &["kmfdemo-modules.service"]);
+}
+
+/// `[host] before` orders the boot unit before the agent's service and
+/// makes enabling it hook it into that service's start, so the agent never
+/// starts without its module.
+#[test]
+fn the_boot_unit_starts_before_the_agent_named_in_the_manifest() {
+    let manifest = manifest_before(&["kmfagent.service"]);
+    let unit = render_host_unit(&manifest, REPO).unwrap();
+    insta::assert_snapshot!("kmfdemo__modules.service.before", unit);
+    assert!(unit.contains("\nBefore=multi-user.target kmfagent.service\n"));
+    assert!(unit.contains("\nWantedBy=multi-user.target kmfagent.service"));
+    // The same unit is what install.sh writes.
+    let script = render_install_sh(&manifest, REPO, KEY).unwrap();
+    assert!(script.contains(unit.trim()));
+    let agent = "[Unit]\nDescription=the agent\n\n[Service]\nExecStart=/usr/bin/kmodfarm-host\n\n[Install]\nWantedBy=multi-user.target\n";
+    let root = unit_root(&unit, &[("kmfagent.service", agent)]);
+    verify(
+        root.path(),
+        &["kmfdemo-modules.service", "kmfagent.service"],
+    );
+    // What install.sh's `systemctl enable` does: the agent now wants it.
+    let out = Command::new("systemctl")
+        .arg(format!("--root={}", root.path().display()))
+        .args(["enable", "kmfdemo-modules.service"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wants = root
+        .path()
+        .join("etc/systemd/system/kmfagent.service.wants/kmfdemo-modules.service");
+    assert!(
+        wants.is_symlink(),
+        "systemctl enable made no {}",
+        wants.display()
+    );
+}
+
+#[test]
+fn a_bad_unit_name_in_host_before_is_refused_with_its_line() {
+    let path = common::repo_root().join("module/kmodfarm.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let lines = good.lines().count();
+    for (bad, needle) in [
+        ("myagent", "not a systemd unit name"),
+        ("my agent.service", "not a systemd unit name"),
+        ("a.service\nExecStart=/bin/sh", "not a systemd unit name"),
+        ("myagent.servce", "not a systemd unit name"),
+        ("kmfdemo-modules.service", "own boot unit"),
+    ] {
+        let text = format!("{good}\n[host]\nbefore = [\"ok.service\", {bad:?}]\n");
+        let err = kmodfarm_model::Manifest::parse(&path, &text)
+            .unwrap_err()
+            .to_string();
+        let at = format!("kmodfarm.toml:{}:", lines + 3);
+        assert!(err.contains(&at) && err.contains(needle), "{bad:?}: {err}");
+    }
+    let text = format!("{good}\n[host]\nbefore = [\"a.service\", \"a.service\"]\n");
+    let err = kmodfarm_model::Manifest::parse(&path, &text).unwrap_err();
+    assert!(err.to_string().contains("listed twice"), "{err}");
+    let text = format!("{good}\n[host]\nafter = [\"a.service\"]\n");
+    let err = kmodfarm_model::Manifest::parse(&path, &text).unwrap_err();
+    assert!(err.to_string().contains("after"), "{err}");
 }

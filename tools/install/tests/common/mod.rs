@@ -2,6 +2,7 @@
 //! install.sh configures a host, and a listing of the sandbox's files.
 #![allow(dead_code)]
 
+pub mod build;
 pub mod world;
 
 use std::path::PathBuf;

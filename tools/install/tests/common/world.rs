@@ -3,7 +3,8 @@
 //! recompressed to .ko.zst as `kmodfarm build` leaves it, packaged by the
 //! real `kmodfarm package`, published by the real `kmodfarm publish` (with
 //! `--url`, so install.sh is the one publish writes) and served on
-//! 127.0.0.1. The build records beside the modules are a stand-in for
+//! 127.0.0.1, together with kmodfarm-host as cargo-deb and
+//! cargo-generate-rpm package it (common/build.rs). The build records beside the modules are a stand-in for
 //! `kmodfarm build`'s (see `write_build_output`). Two repositories:
 //! `prebuilt` has both kernels; `dkms_only` has a failed build for the 6.12
 //! kernel and nothing for 6.1, so hosts take the DKMS route.
@@ -13,13 +14,13 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use kmodfarm_model::KernelRelease;
-use kmodfarm_tests::stand_in_repo::{kmodfarm_host_deb, RepoServer};
+use kmodfarm_tests::stand_in_repo::RepoServer;
 use kmodfarm_tests::{
     fixtures, kmodfarm_bin, kmodfarm_package, module_dir, write_build_output, Bind, Sandbox,
     StandInBuild,
 };
 
-use super::host_bin;
+use super::build::{host_packages, HostPackages};
 
 pub struct World {
     /// The repository's public key (armored), as install.sh pins it.
@@ -28,6 +29,10 @@ pub struct World {
     pub dkms_only_url: String,
     pub k61: KernelRelease,
     pub k612: KernelRelease,
+    /// kmodfarm-host's packages, published into both repositories.
+    pub host: HostPackages,
+    /// The directory served at `prebuilt_url`.
+    pub prebuilt_repo: PathBuf,
     _files: tempfile::TempDir,
 }
 
@@ -99,7 +104,7 @@ fn make() -> World {
     );
     let kernels = [&root.k61, &root.k612];
     let modules = built_modules(files.path(), &kernels, &dkms_deb);
-    let host_deb = kmodfarm_host_deb(&host_bin(), files.path()).unwrap();
+    let host = host_packages(files.path());
     let keys = files.path().join("key");
     let made = Command::new(kmodfarm_bin())
         .args(["keygen", "--name", "kmfdemo", "--out"])
@@ -114,8 +119,8 @@ fn make() -> World {
     let publish = |name: &str, builds: &[(&KernelRelease, StandInBuild<'_>)]| -> String {
         let pk = files.path().join(format!("{name}-packages"));
         std::fs::create_dir_all(&pk).unwrap();
-        for deb in [&dkms_deb, &host_deb] {
-            std::fs::copy(deb, pk.join(deb.file_name().unwrap())).unwrap();
+        for file in [&dkms_deb, &host.deb, &host.rpm] {
+            std::fs::copy(file, pk.join(file.file_name().unwrap())).unwrap();
         }
         for (kernel, build) in builds {
             if let StandInBuild::Built(zst) = build {
@@ -173,6 +178,8 @@ fn make() -> World {
         dkms_only_url,
         k61: root.k61.clone(),
         k612: root.k612.clone(),
+        host,
+        prebuilt_repo: files.path().join("prebuilt-repo"),
         _files: files,
     }
 }

@@ -1,0 +1,46 @@
+#!/bin/sh
+# Benchmark (not a test): how long `kmodfarm-host install` takes on a host,
+# prebuilt route against DKMS route, for the same kernel (Debian 12's 6.12
+# kernel of the shared test root), in the same run.
+#
+# It drives the host tests' own set-up (tools/install/tests/common/world.rs:
+# a repository published by the real `kmodfarm publish`, served on
+# 127.0.0.1) through the ignored test
+# `bench_install_prebuilt_against_dkms` in tools/install/tests/debian_host.rs.
+# Each repetition takes a fresh bwrap sandbox over the same Debian 12 root
+# for each route and times the one command (the release build that ships,
+# glibc 2.28), start to exit:
+#
+#   prebuilt: kmodfarm-host install --kernel K --no-load
+#             (signed lookup file, download from 127.0.0.1, sha256,
+#             placement under /lib/modules/K/updates, depmod, modules-load.d)
+#   DKMS:     kmodfarm-host install --kernel K --no-load --enable-dkms
+#             (signed lookup file and index, apt-get update, apt-get install
+#             of gcc/make/dkms/headers, which are all installed already, the
+#             kmfdemo-dkms package from 127.0.0.1, DKMS's build and install)
+#
+# Not included: making the repository and the root, the sandbox's start-up,
+# and downloads from the archive: the root already has the kernel's headers
+# and the build tools. Included, on the DKMS side only: apt-get update's
+# requests to the machine's mirror (the lists are fresh, so these are small
+# "not modified" answers). Nothing is loaded into this machine's kernel
+# (--no-load on both routes).
+#
+# Usage: scripts/bench-install.sh [REPETITIONS]   (default 3)
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+reps=${1:-3}
+
+cargo build -q -p kmodfarm -p kmodfarm-install
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+KMODFARM_BENCH_REPS=$reps cargo test -q -p kmodfarm-install --test debian_host -- \
+    --ignored --exact bench_install_prebuilt_against_dkms --nocapture >"$log" 2>&1 || status=$?
+grep '^bench-install:' "$log" || true
+if [ "$status" -ne 0 ] || ! grep -q '^bench-install: median' "$log"; then
+    cat "$log" >&2
+    echo "bench-install: the benchmark run failed (its output is above)" >&2
+    exit 1
+fi
