@@ -218,6 +218,10 @@ enum Map {
     Empty,
 }
 
+/// A planted layout: what it stands for, the files (path under the tree,
+/// content), and the map both rules must pick (None: both refuse).
+type Layout<'a> = (&'a str, Vec<(&'a str, Map)>, Option<&'a str>);
+
 fn map_text(map: Map) -> String {
     match map {
         Map::Placeholder => {
@@ -246,7 +250,7 @@ fn system_map_rule_is_one_rule_for_builder_and_package_scripts() {
     let boot = format!("boot/System.map-{kernel}");
     let modules = format!("lib/modules/{kernel}/System.map");
     let debug = format!("usr/lib/debug/boot/System.map-{kernel}");
-    let layouts: Vec<(&str, Vec<(&str, Map)>, Option<&str>)> = vec![
+    let layouts: Vec<Layout> = vec![
         (
             "Debian: placeholder only",
             vec![(&boot, Map::Placeholder)],
