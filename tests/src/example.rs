@@ -58,6 +58,19 @@ impl ModuleCopy {
         Ok(ModuleCopy { dir })
     }
 
+    /// Replaces every `from` in the copy's source file `file` (relative to
+    /// src/) with `to`; `from` must occur, as in [`ModuleCopy::example_with`].
+    pub fn edit_source(&self, file: &str, from: &str, to: &str) -> Result<()> {
+        let path = self.dir.path().join("src").join(file);
+        let text = fs::read_to_string(&path).map_err(Error::io(&path))?;
+        assert!(
+            text.contains(from),
+            "{} no longer contains {from:?}; update the test's edit",
+            path.display()
+        );
+        fs::write(&path, text.replace(from, to)).map_err(Error::io(&path))
+    }
+
     pub fn manifest(&self) -> PathBuf {
         self.dir.path().join("kmodfarm.toml")
     }
@@ -96,7 +109,9 @@ impl Rendered {
         Self::of_copy(copy)
     }
 
-    fn of_copy(copy: ModuleCopy) -> Rendered {
+    /// `kmodfarm render` of a module copy (edited by the test), kept alive
+    /// with the rendering.
+    pub fn of_copy(copy: ModuleCopy) -> Rendered {
         let mut rendered = Rendered::render(&copy.manifest())
             .unwrap_or_else(|e| panic!("kmodfarm render of {}: {e}", copy.manifest().display()));
         rendered._copy = Some(copy);

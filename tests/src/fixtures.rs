@@ -135,3 +135,32 @@ pub fn trixie() -> &'static Trixie {
         make().unwrap_or_else(|e| panic!("cannot make the Debian 13 test root: {e}"))
     })
 }
+
+/// A persistent /var/cache/apt/archives for sandboxes over `suite`'s roots,
+/// so a package a test installs with apt is downloaded once per machine;
+/// held locked while the test uses it (apt in two sandboxes at once would
+/// share its partial downloads).
+pub struct AptArchives {
+    pub dir: std::path::PathBuf,
+    _lock: crate::cache::CacheLock,
+}
+
+impl AptArchives {
+    pub fn for_suite(suite: &str) -> AptArchives {
+        let dir = crate::cache::cache_dir().join(format!("apt-archives-{suite}"));
+        let lock = crate::cache::CacheLock::acquire(&dir)
+            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", dir.display()));
+        std::fs::create_dir_all(dir.join("partial"))
+            .unwrap_or_else(|e| panic!("cannot make {}: {e}", dir.display()));
+        AptArchives { dir, _lock: lock }
+    }
+
+    /// The bind that puts it at /var/cache/apt/archives.
+    pub fn bind(&self) -> crate::sandbox::Bind {
+        crate::sandbox::Bind {
+            host: self.dir.clone(),
+            guest: "/var/cache/apt/archives".into(),
+            writable: true,
+        }
+    }
+}

@@ -10,7 +10,7 @@
 use kmodfarm_model::KernelRelease;
 use kmodfarm_tests::fixtures::{self, bookworm_with};
 use kmodfarm_tests::{
-    assert_dkms_has_nothing_for, assert_dkms_installed, sandbox_modinfo, Rendered, Sandbox,
+    assert_dkms_has_nothing_for, assert_dkms_installed, sandbox_modinfo, Bind, Rendered, Sandbox,
 };
 
 /// `modinfo -k K -F FIELD kmfdemo` (through modules.dep: depmod registered it).
@@ -203,4 +203,163 @@ fn system_map_required() {
         modinfo(&sandbox, kernel, "kmfdemo_symbol"),
         format!("linux_banner=0x{banner:x}")
     );
+}
+
+/// What a planted layout holds at one of the places a System.map may be.
+#[derive(Clone, Copy)]
+enum Map {
+    /// Debian's one-line placeholder.
+    Placeholder,
+    /// A real-looking map (linux_banner with an address).
+    Real,
+    /// /proc/kallsyms read without privileges: every address zero.
+    Zeros,
+    /// An empty file.
+    Empty,
+}
+
+/// A planted layout: what it stands for, the files (path under the tree,
+/// content), and the map both rules must pick (None: both refuse).
+type Layout<'a> = (&'a str, Vec<(&'a str, Map)>, Option<&'a str>);
+
+fn map_text(map: Map) -> String {
+    match map {
+        Map::Placeholder => {
+            "ffffffffffffffff B The real System.map is in the linux-image-<version>-dbg package\n"
+                .to_string()
+        }
+        Map::Real => fixtures::stand_in_system_map(fixtures::STAND_IN_BANNER),
+        Map::Zeros => "0000000000000000 T _text\n0000000000000000 R linux_banner\n".to_string(),
+        Map::Empty => String::new(),
+    }
+}
+
+/// One System.map rule: for each planted layout, the builder's Rust lookup
+/// (`symbols::map_in_tree`, what `kmodfarm build` takes from an unpacked
+/// kernel package) and the package scripts' shell rule (the rendered
+/// helper's `system-map` verb, run in a Debian 12 root with the layout
+/// bound at /boot, /lib/modules/<k> and /usr/lib/debug/boot) pick the same
+/// map, or both refuse; a refusal names what is there and a command that
+/// installs the real map on Debian (the -dbg package the archive has).
+#[test]
+fn system_map_rule_is_one_rule_for_builder_and_package_scripts() {
+    let root = fixtures::bookworm();
+    let kernel = root.k61.as_str();
+    let rendered = Rendered::example_needing_system_map();
+    let sandbox = bookworm_with(&rendered);
+    let boot = format!("boot/System.map-{kernel}");
+    let modules = format!("lib/modules/{kernel}/System.map");
+    let debug = format!("usr/lib/debug/boot/System.map-{kernel}");
+    let layouts: Vec<Layout> = vec![
+        (
+            "Debian: placeholder only",
+            vec![(&boot, Map::Placeholder)],
+            None,
+        ),
+        (
+            "Debian with -dbg",
+            vec![(&boot, Map::Placeholder), (&debug, Map::Real)],
+            Some(&debug),
+        ),
+        (
+            "Ubuntu/SUSE: real in /boot",
+            vec![(&boot, Map::Real)],
+            Some(&boot),
+        ),
+        (
+            "RHEL: real in /lib/modules",
+            vec![(&modules, Map::Real)],
+            Some(&modules),
+        ),
+        (
+            "placeholders everywhere",
+            vec![
+                (&boot, Map::Placeholder),
+                (&modules, Map::Placeholder),
+                (&debug, Map::Placeholder),
+            ],
+            None,
+        ),
+        (
+            "zeros and empty before a real one",
+            vec![
+                (&boot, Map::Zeros),
+                (&modules, Map::Empty),
+                (&debug, Map::Real),
+            ],
+            Some(&debug),
+        ),
+        ("nothing at all", vec![], None),
+    ];
+    let dbg_package = format!("linux-image-{kernel}-dbg");
+    let index = kmodfarm_tests::AptIndex::updated("bookworm").expect("bookworm's package lists");
+    assert!(
+        index
+            .package_names(&dbg_package)
+            .expect("package names")
+            .contains(&dbg_package),
+        "the archive has no {dbg_package}, which the refusal names"
+    );
+    for (what, files, expected) in layouts {
+        let tree = tempfile::tempdir().unwrap();
+        let dirs = [
+            ("boot", "/boot".to_string()),
+            (
+                &*format!("lib/modules/{kernel}"),
+                format!("/lib/modules/{kernel}"),
+            ),
+            ("usr/lib/debug/boot", "/usr/lib/debug/boot".to_string()),
+        ]
+        .map(|(d, g)| (tree.path().join(d), g));
+        for (dir, _) in &dirs {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        for (path, map) in &files {
+            std::fs::write(tree.path().join(path), map_text(*map)).unwrap();
+        }
+        let rust = kmodfarm_builder::symbols::map_in_tree(tree.path(), kernel).map(|p| {
+            p.strip_prefix(tree.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        });
+        let binds: Vec<Bind> = dirs
+            .iter()
+            .map(|(host, guest)| Bind {
+                host: host.clone(),
+                guest: guest.clone(),
+                writable: false,
+            })
+            .collect();
+        let shell = sandbox
+            .run_with(&[&rendered.helper_path(), "system-map", kernel], &binds)
+            .unwrap();
+        let shell_pick = shell
+            .success()
+            .then(|| shell.stdout.trim().trim_start_matches('/').to_string());
+        assert_eq!(
+            rust.as_deref(),
+            expected,
+            "{what}: the builder's lookup picked {rust:?}"
+        );
+        assert_eq!(
+            shell_pick.as_deref(),
+            expected,
+            "{what}: the package scripts' rule disagrees with the builder's:\n{shell}"
+        );
+        if expected.is_none() {
+            let install = format!("install it: apt-get install {dbg_package}");
+            assert!(
+                shell.stderr.contains(&install),
+                "{what}: the refusal does not name {install:?}:\n{shell}"
+            );
+            if let Some((path, _)) = files.first() {
+                assert!(
+                    shell.stderr.contains(&format!("/{path}"))
+                        && shell.stderr.contains("is only a placeholder"),
+                    "{what}: the refusal does not name the placeholder /{path}:\n{shell}"
+                );
+            }
+        }
+    }
 }

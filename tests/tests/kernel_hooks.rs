@@ -17,7 +17,8 @@
 use kmodfarm_model::KernelRelease;
 use kmodfarm_tests::fixtures::{self, bookworm_with};
 use kmodfarm_tests::{
-    assert_dkms_has_nothing_for, assert_dkms_installed, sandbox_modinfo, Output, Rendered, Sandbox,
+    assert_dkms_has_nothing_for, assert_dkms_installed, assert_dkms_not_installed, sandbox_modinfo,
+    ModuleCopy, Output, Rendered, Sandbox,
 };
 
 /// Where the kernel packages' hooks live, and what each package passes.
@@ -228,4 +229,85 @@ fn a_half_removed_package_never_fails_a_kernel() {
         .unwrap();
     assert!(out.success(), "{out}");
     assert_not_built(&sandbox, &root.k61);
+}
+
+/// Issue 8, "Must show": installing a kernel (`apt-get install
+/// linux-image-<k>` in the Debian 12 root, the image's real postinst and
+/// its run-parts --exit-on-error over /etc/kernel/postinst.d, Debian's dkms
+/// hook included) with a -dkms package whose module does not compile for
+/// that kernel: apt succeeds, our hook says the build failed and where the
+/// log is, `kmodfarm-dkms status` names the kernel and the log, the log has
+/// the compiler's error, and DKMS has nothing installed for that kernel.
+/// The kernel is the 6.1 one (its headers are in the root, its image is
+/// not); the module is the example with class_create() always called the
+/// 6.4+ way, which 6.1 refuses.
+#[test]
+fn a_module_that_fails_to_build_never_fails_the_kernel_installation() {
+    let root = fixtures::bookworm();
+    let kernel = &root.k61;
+    let copy = ModuleCopy::example_with(&[]).expect("a copy of module/");
+    copy.edit_source(
+        "kmfdemo.c",
+        "#if KMFDEMO_CLASS_CREATE_TAKES_OWNER",
+        "#if 0 /* broken on purpose: 6.1 needs the owner argument */",
+    )
+    .expect("kmfdemo.c edited");
+    let rendered = Rendered::of_copy(copy);
+    let sandbox = installed(&rendered);
+    let archives = fixtures::AptArchives::for_suite("bookworm");
+
+    let image = format!("linux-image-{kernel}");
+    let install = sandbox
+        .run_with(
+            &[
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "-o",
+                "Dpkg::Use-Pty=0",
+                &image,
+            ],
+            &[archives.bind()],
+        )
+        .expect("apt-get started");
+    assert!(
+        install.success(),
+        "apt-get install {image} failed because of kmfdemo:\n{install}"
+    );
+    let said = install.combined();
+    assert!(
+        said.contains(&format!("Setting up {image} ")),
+        "the image was not configured:\n{said}"
+    );
+    // Debian's dkms hook ran for the kernel and passed over kmfdemo; ours
+    // tried, failed, and said where the log is.
+    assert!(
+        said.contains(&format!(
+            "running auto installation service for kernel {kernel}"
+        )),
+        "Debian's dkms hook did not run:\n{said}"
+    );
+    let log = format!("/var/lib/kmodfarm/kmfdemo/log/{kernel}/make.log");
+    let failed = format!("kmfdemo: build FAILED for {kernel} (dkms build exit 10); see {log}");
+    assert!(said.contains(&failed), "no {failed:?} in:\n{said}");
+
+    let status = sandbox.run_ok(&[&rendered.helper_path(), "status"]);
+    let line = format!("kernel {kernel}: build FAILED for kmfdemo 1.0.0; log: {log}");
+    assert!(status.stdout.contains(&line), "no {line:?} in:\n{status}");
+    let make_log = sandbox.read_file(&log).expect("the kept make.log");
+    assert!(
+        make_log.contains("class_create") && make_log.contains("error"),
+        "the log does not show the compiler's error:\n{make_log}"
+    );
+    assert_dkms_not_installed(&sandbox, "kmfdemo", kernel, "after the failed build");
+
+    // DKMS's own autoinstall (what dkms.service runs at boot) passes over
+    // the known failure instead of failing again.
+    let again = sandbox
+        .run(&["dkms", "autoinstall", "-k", kernel.as_str()])
+        .unwrap();
+    assert!(again.success(), "{again}");
 }

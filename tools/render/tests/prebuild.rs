@@ -58,7 +58,8 @@ fn refuses_debians_placeholder_and_names_the_package() {
     assert!(msg.contains(&format!("kernel {KERNEL}")), "{msg}");
     assert!(msg.contains(&placeholder.display().to_string()), "{msg}");
     assert!(
-        msg.contains("is only a placeholder; the real one is in linux-image-6.1.0-26-amd64-dbg"),
+        msg.contains("is only a placeholder")
+            && msg.contains("install it: apt-get install linux-image-6.1.0-26-amd64-dbg"),
         "{msg}"
     );
     assert!(!build.join("configured").exists(), "configure must not run");
@@ -72,7 +73,7 @@ fn refuses_a_missing_system_map() {
     let out = run(&build, &missing);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("does not exist; install"),
+        stderr(&out).contains(&format!("there is no {}; install it: ", missing.display())),
         "{}",
         stderr(&out)
     );
@@ -91,7 +92,8 @@ fn accepts_a_real_system_map_and_runs_configure_with_its_arguments() {
                 if i % 3 == 0 { 'T' } else { 'D' }
             )
         })
-        .collect();
+        .collect::<String>()
+        + "ffffffff82a001c0 R linux_banner\n";
     fs::write(&real, symbols).unwrap();
     let out = run(&build, &real);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -102,12 +104,16 @@ fn accepts_a_real_system_map_and_runs_configure_with_its_arguments() {
 }
 
 #[test]
-fn a_long_file_without_text_symbols_is_not_real() {
+fn a_map_without_a_linux_banner_address_is_not_real() {
     let tmp = tempfile::tempdir().unwrap();
     let build = build_dir(tmp.path(), RECORD_ARGS);
-    let fake = tmp.path().join("System.map-data-only");
-    fs::write(&fake, "ffffffff81000000 D data\n".repeat(500)).unwrap();
+    let fake = tmp.path().join("System.map-no-banner");
+    fs::write(&fake, "ffffffff81000000 T text\n".repeat(500)).unwrap();
     assert_eq!(run(&build, &fake).status.code(), Some(1));
+    // /proc/kallsyms read without privileges: the symbol, at address zero.
+    let zeros = tmp.path().join("System.map-zeros");
+    fs::write(&zeros, "0000000000000000 R linux_banner\n").unwrap();
+    assert_eq!(run(&build, &zeros).status.code(), Some(1));
 }
 
 #[test]
@@ -115,7 +121,11 @@ fn a_failing_configure_fails_the_build() {
     let tmp = tempfile::tempdir().unwrap();
     let build = build_dir(tmp.path(), "echo 'probe failed' >&2; exit 3");
     let real = tmp.path().join("System.map-real");
-    fs::write(&real, "ffffffff81000000 T _text\n".repeat(200)).unwrap();
+    fs::write(
+        &real,
+        "ffffffff81000000 T _text\nffffffff82a001c0 R linux_banner\n",
+    )
+    .unwrap();
     let out = run(&build, &real);
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("probe failed"));
