@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 
 use crate::error::{PublishError, Result};
 use crate::plan::{Plan, Stage};
-use crate::state::{RepoState, CHUNKS_DIR, PUBLISHING_MARK, RECORDS_DIR};
+use crate::state::{Holds, RepoState, CHUNKS_DIR, PUBLISHING_MARK, RECORDS_DIR};
 
 /// Suffix of files being written: never a name a reader asks for.
 pub const NEW_SUFFIX: &str = ".kmodfarm-new";
@@ -164,7 +164,17 @@ fn prepare(plan: &Plan, fs: &mut dyn RepoFs, made: &mut Made) -> Result<()> {
         // A copy, never a hard link to the input: a tool that later
         // rewrites the input in place (a signer, a rebuild into the same
         // folder) would change the published file under its checksums.
+        // A new file is copied straight to its name: no index names it
+        // until the indexes are renamed in, and a killed publish leaves it
+        // unlisted, so the next one copies it again. One already there (a
+        // damaged file that indexes do name) is replaced by rename.
         let to = repo.join(&c.to);
+        if !to.exists() {
+            made.files.push(to.clone());
+            fs.copy(&c.from, &to)
+                .map_err(PublishError::io("copy into the repository", &to))?;
+            continue;
+        }
         let tmp = new_name(&to);
         made.files.push(tmp.clone());
         fs.copy(&c.from, &tmp)
@@ -230,6 +240,18 @@ pub fn sweep_leftovers(repo: &Path, old: &RepoState) -> Result<usize> {
     if !repo.join(PUBLISHING_MARK).exists() {
         return Ok(removed);
     }
+    // Pool files are copied straight to their names: one the old state does
+    // not hold is a killed publish's (perhaps partial) copy.
+    let holds = Holds::of(old);
+    let unlisted_pool_file = |path: &Path| {
+        let Some(rel) = path.strip_prefix(repo).ok().and_then(Path::to_str) else {
+            return false;
+        };
+        let pool = rel.starts_with("deb/pool/")
+            || rel.starts_with("prebuilt/")
+            || (rel.starts_with("rpm/") && rel.contains("/Packages/"));
+        pool && !holds.file(rel)
+    };
     let mut stack = vec![repo.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -242,7 +264,9 @@ pub fn sweep_leftovers(repo: &Path, old: &RepoState) -> Result<usize> {
             };
             if kind.is_dir() {
                 stack.push(path);
-            } else if entry.file_name().to_string_lossy().ends_with(NEW_SUFFIX) {
+            } else if entry.file_name().to_string_lossy().ends_with(NEW_SUFFIX)
+                || unlisted_pool_file(&path)
+            {
                 std::fs::remove_file(&path).map_err(PublishError::io("remove", &path))?;
                 removed += 1;
             }
