@@ -221,6 +221,18 @@ fn packages(dir: &Path) -> PathBuf {
     pk
 }
 
+/// The incremental publish of the tests: the packages of kernel KERNELS.
+fn publish_one_more_kernel(
+    dir: &Path,
+    repo: &Path,
+    key: &SigningKey,
+    compression: MetadataCompression,
+) {
+    let more = dir.join("more");
+    write_packages(&more, KERNELS..KERNELS + 1, false);
+    publish(repo, &more, key, compression);
+}
+
 #[test]
 fn apt_and_dnf_read_every_package_of_bucketed_lists_full_and_incremental() {
     let tmp = tempfile::tempdir().unwrap();
@@ -238,9 +250,7 @@ fn apt_and_dnf_read_every_package_of_bucketed_lists_full_and_incremental() {
     dnf_sees_every_package(&url, KERNELS);
 
     // One more kernel: every other bucket is reused as it is.
-    let more = tmp.path().join("more");
-    write_packages(&more, KERNELS..KERNELS + 1, false);
-    publish(&repo, &more, &key, MetadataCompression::Gzip);
+    publish_one_more_kernel(tmp.path(), &repo, &key, MetadataCompression::Gzip);
     let chunks = std::fs::read_dir(repo.join(".kmodfarm/chunks"))
         .unwrap()
         .count();
@@ -260,9 +270,7 @@ fn dnf_reads_every_package_of_bucketed_zstd_metadata() {
         &key,
         MetadataCompression::Zstd,
     );
-    let more = tmp.path().join("more");
-    write_packages(&more, KERNELS..KERNELS + 1, false);
-    publish(&repo, &more, &key, MetadataCompression::Zstd);
+    publish_one_more_kernel(tmp.path(), &repo, &key, MetadataCompression::Zstd);
     let served = Served::start(&repo, &["--quiet"]);
     dnf_sees_every_package(&format!("http://127.0.0.1:{}/", served.port()), KERNELS + 1);
 }
