@@ -107,6 +107,20 @@ impl AptIndex {
         Ok(names)
     }
 
+    /// `apt-get download PACKAGES` from these lists into `dir`: the .deb
+    /// files, as the archive has them today.
+    pub fn download(&self, packages: &[&str], dir: &std::path::Path) -> Result<()> {
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        capture(
+            self.apt("apt-get")
+                .arg("download")
+                .args(packages)
+                .current_dir(dir),
+        )?
+        .ok()?;
+        Ok(())
+    }
+
     /// Where the downloaded lists are (for messages).
     pub fn lists_dir(&self) -> PathBuf {
         self.dir.join("state/lists")

@@ -17,12 +17,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
+use kmodfarm_builder::kernel_image::KernelImage;
+use kmodfarm_builder::qemu::Accel;
+use kmodfarm_builder::symbols::{KernelSymbols, SymbolStore};
+use kmodfarm_model::record::SymbolSource;
 use kmodfarm_model::KernelRelease;
 use kmodfarm_tests::fixtures::{self, bookworm_sandbox};
 use kmodfarm_tests::{
     assert_dkms_installed, assert_dkms_not_installed, assert_handed_back_to_dkms,
-    assert_taken_from_dkms, kmodfarm_package, module_dir, sandbox_modinfo, ModuleCopy, Sandbox,
+    assert_taken_from_dkms, kmodfarm_package, module_dir, sandbox_modinfo, BootImage, ModuleCopy,
+    Sandbox,
 };
 
 /// `kmodfarm -m MANIFEST package --format deb --out DIR [EXTRA...]`; the
@@ -182,6 +188,80 @@ fn headers_before_image_waits_for_the_real_system_map() {
         sandbox_modinfo(&sandbox, kernel, "kmfdemo", "kmfdemo_symbol"),
         "linux_banner=0xffffffff82a001c0"
     );
+}
+
+/// The real map of `kernel`: /proc/kallsyms of its image (the one in the
+/// root's /boot) booted under QEMU, as `kmodfarm build` makes it for a
+/// Debian kernel whose image has only the placeholder. The builder's store
+/// checks it against the image (linux_banner's address holds the banner
+/// text), and caches it in the harness's cache: one boot per machine.
+fn booted_kallsyms_map(sandbox: &Sandbox, kernel: &KernelRelease) -> KernelSymbols {
+    use sha2::{Digest, Sha256};
+    let boot = BootImage::busybox(sandbox, kernel.as_str(), &[], "").expect("kernel and busybox");
+    let vmlinuz = boot.kernel();
+    let image = KernelImage {
+        kernel: kernel.to_string(),
+        package: format!("linux-image-{kernel}"),
+        sha256: hex::encode(Sha256::digest(std::fs::read(&vmlinuz).unwrap())),
+        vmlinuz,
+        modules: PathBuf::new(),
+    };
+    let accel = match std::env::var("KMODFARM_QEMU_ACCEL").as_deref() {
+        Ok("kvm") => Accel::Kvm,
+        _ => Accel::Tcg,
+    };
+    SymbolStore::new(&kmodfarm_tests::cache_dir())
+        .from_boot(
+            &image,
+            &boot.dir().join("root/bin/busybox"),
+            accel,
+            Duration::from_secs(240),
+        )
+        .unwrap_or_else(|e| panic!("the kallsyms map of {kernel}: {e}"))
+}
+
+/// Issue 8, "Must show": with the real map of the 6.12 kernel where
+/// Debian's linux-image-<k>-dbg puts it (/usr/lib/debug/boot, while /boot
+/// keeps the image's placeholder), installing the -dkms .deb of a module
+/// that needs System.map builds it for that kernel, and the module records
+/// the address the booted kernel has. The 6.1 kernel (headers only, no
+/// image, no map) is passed over with the reason, and apt still succeeds.
+#[test]
+fn a_system_map_module_builds_with_the_real_map_where_the_dbg_package_puts_it() {
+    let root = fixtures::bookworm();
+    let kernel = &root.k612;
+    let sandbox = bookworm_sandbox();
+    let map = booted_kallsyms_map(&sandbox, kernel);
+    assert_eq!(map.source, SymbolSource::BootedKallsyms);
+    fixtures::placeholder_system_map(&sandbox, kernel);
+    let debug = format!("/usr/lib/debug/boot/System.map-{kernel}");
+    sandbox.copy_in(&map.path, &debug).expect("map copied in");
+
+    let module =
+        ModuleCopy::example_needing_system_map().expect("a copy of module/ needing System.map");
+    let out = tempfile::tempdir().unwrap();
+    let debs = package_debs(&module.manifest(), out.path(), &[]);
+    let deb = copy_deb(&sandbox, find(&debs, "kmfdemo-dkms_"));
+    let said = apt(&sandbox, &format!("install {deb}"));
+    assert_dkms_installed(
+        &sandbox,
+        "kmfdemo/1.0.0",
+        kernel,
+        &format!("the postinst did not build it with {debug}:\n{said}"),
+    );
+    assert_eq!(
+        sandbox_modinfo(&sandbox, kernel, "kmfdemo", "kmfdemo_symbol"),
+        format!("linux_banner=0x{}", map.banner),
+        "the module did not record the booted kernel's address"
+    );
+    let k61 = &root.k61;
+    assert!(
+        said.contains(&format!(
+            "not building for {k61}: its real System.map is not installed yet"
+        )),
+        "the postinst did not say why it skipped {k61}:\n{said}"
+    );
+    assert_dkms_not_installed(&sandbox, "kmfdemo", k61, "built without any map");
 }
 
 /// The module DKMS built for `kernel` in the sandbox, recompressed with

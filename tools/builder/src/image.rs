@@ -19,8 +19,9 @@ use crate::process::run_ok;
 /// Beside the distro's compiler and build packages: libelf for objtool and
 /// kbuild, zstd for compressed modules, openssl's libcrypto for sign-file,
 /// and pahole (dwarves): 6.12 kernels with CONFIG_DEBUG_INFO_BTF_MODULES
-/// run it on every module they link.
-const EXTRA_PACKAGES: &[&str] = &["libelf-dev", "zstd", "openssl", "dwarves"];
+/// run it on every module they link; patch, which DKMS depends on, for a
+/// dkms.conf's PATCH.
+const EXTRA_PACKAGES: &[&str] = &["libelf-dev", "zstd", "openssl", "dwarves", "patch"];
 
 /// Written into every root as `etc/kmodfarm-root.json`.
 pub const ROOT_INFO: &str = "etc/kmodfarm-root.json";

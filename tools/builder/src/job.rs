@@ -22,19 +22,8 @@ use crate::runtime::{Bind, RunSpec, Runtime, GUEST_KEYS, GUEST_OUT, GUEST_SRC};
 use crate::symbols::KernelSymbols;
 use crate::workdir::WorkDir;
 
-/// The rendered PRE_BUILD wrapper, written beside the build copy.
+/// The rendered PRE_BUILD wrapper, laid beside the source.
 const PREBUILD: &str = "kmodfarm-prebuild";
-
-/// `kmodfarm-prebuild` as `kmodfarm render` writes it for `manifest`.
-fn rendered_prebuild(manifest: &Manifest) -> Result<String> {
-    let files = kmodfarm_render::render(manifest, &kmodfarm_render::RenderOptions::default())
-        .map_err(|e| BuildError::Other(format!("rendering {PREBUILD}: {e}")))?;
-    files
-        .into_iter()
-        .find(|f| f.name == PREBUILD)
-        .map(|f| f.contents)
-        .ok_or_else(|| BuildError::Other(format!("the templates render no {PREBUILD}")))
-}
 
 /// Where a build sees the kernel's System.map: where DKMS modules look.
 const GUEST_BOOT: &str = "/boot";
@@ -183,13 +172,20 @@ pub fn run(
     let mut inputs = headers.packages.clone();
     if let Some(s) = symbols {
         inputs.push(format!("system-map={}", s.sha256));
-        // The wrapper that checks the map runs in the build too.
-        let prebuild = rendered_prebuild(shared.manifest).unwrap_or_default();
-        inputs.push(format!(
-            "prebuild={}",
-            hex::encode(Sha256::digest(prebuild))
-        ));
     }
+    // How the build runs: the script, and the dkms.conf and
+    // kmodfarm-prebuild it reads (rendered from the manifest).
+    let mut how = Sha256::new();
+    how.update(crate::dkms_env::BUILD_SCRIPT);
+    if shared.manifest.build.dkms_conf.is_none() {
+        for (name, contents, _) in rendered_files(shared.manifest).unwrap_or_default() {
+            if name == "dkms.conf" || name == PREBUILD {
+                how.update(name);
+                how.update(contents);
+            }
+        }
+    }
+    inputs.push(format!("dkms-build={}", hex::encode(how.finalize())));
     let key = CacheInputs {
         source_digest: shared.source_digest,
         manifest_build: shared.manifest_build.clone(),
@@ -274,31 +270,22 @@ fn install(shared: &Shared, job: &Job, from: &Path, records: &mut [BuildRecord])
     crate::output::install_kernel(shared.out, &job.entry.key(), &files, &log, records)
 }
 
-/// The compile script: DKMS's order (copy, PRE_BUILD, build), then for each
-/// module: sign (before compressing: the signature covers the .ko), and
-/// what modinfo says. Values come in through the environment, so nothing
-/// from the manifest is pasted into shell text.
-const SCRIPT: &str = r#"
-mkdir -p "$OUT/build" "$OUT/products"
-cp -a "$SRC/." "$OUT/build/"
-cd "$OUT/build"
-export kernelver="$KVER" kernel_source_dir="$KDIR" arch=x86_64
-if [ -n "$PRE_BUILD" ]; then echo "kmodfarm: PRE_BUILD ./$PRE_BUILD"; sh -c "./$PRE_BUILD"; fi
-echo "kmodfarm: build: $BUILD_CMD"
-sh -c "$BUILD_CMD"
-for m in $MODULES; do
-  name=${m%%:*}; ko="${m#*:}/$name.ko"
-  [ -f "$ko" ] || { echo "kmodfarm: the build left no $ko" >&2; exit 3; }
-  if [ -n "$SIGN_HASH" ]; then
-    echo "kmodfarm: signing $ko"
-    "$KDIR/scripts/sign-file" "$SIGN_HASH" "$KEYS/key.pem" "$KEYS/cert" "$ko"
-  fi
-  cp "$ko" "$OUT/products/$name.ko"
-  for field in vermagic name version signer; do
-    modinfo -F "$field" "$ko" > "$OUT/products/$name.$field"
-  done
-done
-"#;
+/// The compile script: DKMS's steps in bash (see `dkms_build.sh`).
+const SCRIPT: &str = "exec bash -c \"$KMODFARM_BUILD\" kmodfarm-build";
+
+/// Where the files a -dkms package lays beside the source go, in the
+/// job's output directory.
+const OVERLAY: &str = "dkms-package";
+
+/// The files `kmodfarm render` writes for `manifest`: name, contents, mode.
+fn rendered_files(manifest: &Manifest) -> Result<Vec<(String, String, u32)>> {
+    let files = kmodfarm_render::render(manifest, &kmodfarm_render::RenderOptions::default())
+        .map_err(|e| BuildError::Other(format!("rendering dkms.conf: {e}")))?;
+    Ok(files
+        .into_iter()
+        .map(|f| (f.name, f.contents, f.mode))
+        .collect())
+}
 
 fn build(
     shared: &Shared,
@@ -335,51 +322,35 @@ fn build(
         writable: true,
     };
     let mut binds = vec![src_bind.clone(), out_bind.clone()];
+    let out_guest = runtime.guest_path(&out_bind);
+    let dkms = crate::dkms_env::plan(manifest, job, &out_guest, &|| rendered_files(manifest))?;
     let mut env = vec![
         ("SRC".to_string(), runtime.guest_path(&src_bind)),
-        ("OUT".to_string(), runtime.guest_path(&out_bind)),
-        ("KVER".to_string(), job.entry.kernel_release.to_string()),
+        ("OUT".to_string(), out_guest.clone()),
         (
-            "KDIR".to_string(),
-            format!("/lib/modules/{}/build", job.entry.kernel_release),
-        ),
-        (
-            "PRE_BUILD".to_string(),
-            manifest.build.pre_build.clone().unwrap_or_default(),
-        ),
-        (
-            "BUILD_CMD".to_string(),
-            manifest
-                .build
-                .command
-                .clone()
-                .unwrap_or_else(|| "make -C \"$kernel_source_dir\" M=\"$PWD\" modules".into()),
-        ),
-        (
-            "MODULES".to_string(),
-            job.products
-                .iter()
-                .map(|p| format!("{}:{}", p.module, p.location))
-                .collect::<Vec<_>>()
-                .join(" "),
+            "KMODFARM_BUILD".to_string(),
+            crate::dkms_env::BUILD_SCRIPT.to_string(),
         ),
         ("SIGN_HASH".to_string(), String::new()),
     ];
+    env.extend(dkms.env.iter().cloned());
+    if !dkms.overlay.is_empty() {
+        let dir = out.join(OVERLAY);
+        std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
+        for (name, contents, mode) in &dkms.overlay {
+            let path = dir.join(name);
+            std::fs::write(&path, contents).map_err(BuildError::io(&path))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))
+                .map_err(BuildError::io(&path))?;
+        }
+        env.push(("CONF_DIR".into(), format!("{out_guest}/{OVERLAY}")));
+    }
     if let Some(symbols) = symbols {
-        // The checks run by the rendered kmodfarm-prebuild, exactly as DKMS
-        // runs it on a target host: one rule for "is this System.map
-        // real", whichever route builds the module.
-        let prebuild = rendered_prebuild(manifest)?;
-        let path = out.join(PREBUILD);
-        std::fs::write(&path, prebuild).map_err(BuildError::io(&path))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            .map_err(BuildError::io(&path))?;
-        env.retain(|(k, _)| k != "PRE_BUILD");
-        env.push((
-            "PRE_BUILD".into(),
-            format!("../{PREBUILD} {}", job.entry.kernel_release),
-        ));
+        // The checks run by the rendered kmodfarm-prebuild (the
+        // dkms.conf's PRE_BUILD), exactly as DKMS runs it on a target
+        // host: one rule for "is this System.map real", whichever route
+        // builds the module.
         let dir = symbols.path.parent().expect("maps live in a directory");
         let boot_bind = Bind {
             host: dir.to_path_buf(),
@@ -428,6 +399,13 @@ fn build(
         reason,
         log: log.clone(),
     };
+    if !done.success && out.join("excluded").is_file() {
+        // The module's own dkms.conf excludes the kernel (BUILD_EXCLUSIVE_*):
+        // a skip, as DKMS's, and as deterministic as a build.
+        let why = std::fs::read_to_string(out.join("excluded")).unwrap_or_default();
+        let reason = format!("the module's dkms.conf: {}", why.trim());
+        return store_skip(shared, job, &work, key, &log, &reason);
+    }
     if !done.success {
         let last = kmodfarm_model::text::last_line(&done.output);
         return Err(fail(format!("build failed ({}): {last}", done.status)));
@@ -446,6 +424,12 @@ fn build(
     let mut records = Vec::new();
     let mut check_script = String::new();
     for p in &job.products {
+        if !products.join(format!("{}.ko", p.module)).is_file() {
+            return Err(fail(format!(
+                "the build made no {}.ko (the dkms.conf's BUILT_MODULE_NAME does not name it for this kernel)",
+                p.module
+            )));
+        }
         let vermagic = field(&p.module, "vermagic");
         let kernel = job.entry.kernel_release.as_str();
         if vermagic.split_whitespace().next() != Some(kernel) {
@@ -556,6 +540,47 @@ fn build(
     }
     // When another process stored the same key first (same inputs, same
     // result), the rename fails and this one goes with the work directory.
+    let _ = std::fs::rename(&final_dir, &entry);
+    Ok(records)
+}
+
+/// A kernel the module's own dkms.conf excludes: Skipped records, kept in
+/// the cache like a build's, with the build's log.
+fn store_skip(
+    shared: &Shared,
+    job: &Job,
+    work: &WorkDir,
+    key: &str,
+    log: &str,
+    reason: &str,
+) -> std::result::Result<Vec<BuildRecord>, Failure> {
+    let final_dir = work.path().join("entry");
+    std::fs::create_dir(&final_dir).map_err(BuildError::io(&final_dir))?;
+    let records: Vec<BuildRecord> = job
+        .products
+        .iter()
+        .map(|p| {
+            let mut r = record(
+                shared,
+                job,
+                &p.module,
+                BuildOutcome::Skipped {
+                    reason: reason.to_string(),
+                },
+            );
+            r.cache_key = key.to_string();
+            r.log = Some(crate::output::log_path(&r));
+            r
+        })
+        .collect();
+    let log_path = final_dir.join(ENTRY_LOG);
+    std::fs::write(&log_path, log).map_err(BuildError::io(&log_path))?;
+    let json = serde_json::to_string_pretty(&records).expect("records serialize");
+    std::fs::write(final_dir.join("records.json"), json).map_err(BuildError::io(&final_dir))?;
+    let entry = cache_entry(shared, key);
+    if let Some(parent) = entry.parent() {
+        std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
+    }
     let _ = std::fs::rename(&final_dir, &entry);
     Ok(records)
 }

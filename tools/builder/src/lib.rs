@@ -23,6 +23,7 @@ pub mod boot_test;
 pub mod cache_dir;
 pub mod ci;
 pub mod compress;
+pub mod dkms_env;
 pub mod error;
 pub mod events;
 pub mod guests;

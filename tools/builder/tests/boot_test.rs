@@ -166,7 +166,8 @@ fn with_a_system_map_from_a_qemu_boot_the_recorded_address_is_the_booted_kernels
         // rendered kmodfarm-prebuild ran as the build's PRE_BUILD.
         let log = std::fs::read_to_string(out.join(r.log.as_ref().unwrap())).unwrap();
         assert!(
-            log.contains("PRE_BUILD ./../kmodfarm-prebuild") && log.contains("linux_banner at 0x"),
+            log.contains("kmodfarm: PRE_BUILD: kmodfarm-prebuild ")
+                && log.contains("linux_banner at 0x"),
             "{log}"
         );
         // Independently of kmodfarm: what the built file itself says.

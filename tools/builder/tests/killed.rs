@@ -124,7 +124,11 @@ fn work_dirs_of(file: &str) -> Vec<PathBuf> {
     let work = kmodfarm_builder::cache_dir::default_cache_dir().join("work");
     common::files_below(&work)
         .into_iter()
-        .filter(|p| p.ends_with(format!("out/build/{file}.c")))
+        // The build directory of the dkms tree a build lays out:
+        // `<work>/out/dkms/<name>/<version>/build/<file>.c`.
+        .filter(|p| {
+            p.to_string_lossy().contains("/out/dkms/") && p.ends_with(format!("build/{file}.c"))
+        })
         .collect()
 }
 

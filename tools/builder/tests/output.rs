@@ -295,3 +295,114 @@ fn builds_into_one_out_keep_every_kernel_with_its_own_log_in_turn_and_at_once() 
     );
     assert!(!bad.join("debian-12").exists());
 }
+
+/// `s` as a bash regex that matches it only ('+' and '.' taken literally).
+fn regex_quote(s: &str) -> String {
+    s.replace('.', "\\.").replace('+', "\\+")
+}
+
+/// The record's log, found by its kernel.
+fn log_for(out: &Path, records: &[BuildRecord], kernel: &KernelRelease) -> String {
+    log_of(out, record(records, kernel))
+}
+
+#[test]
+fn a_make_command_in_dkmss_own_variables_builds_in_dkmss_tree() {
+    let (k61, _) = bookworm_pair();
+    let module = InitModule::new("dkmsvars", "dkmsvars", HELLO_C);
+    // A MAKE[0] as third-party dkms.conf files write it: it only works
+    // where DKMS's variables are set and the copy is where DKMS puts it.
+    module.edit_manifest(
+        "[build]\n",
+        "[build]\ncommand = \"make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build modules\"\n",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let run = build(&module, &out, &[&k61]).expect_ok();
+    let r = record(&run.records, &k61);
+    let BuildOutcome::Built { artifact } = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert_eq!(
+        common::modinfo("name", &out.join(&artifact.path)),
+        "dkmsvars"
+    );
+    let log = log_for(&out, &run.records, &k61);
+    // DKMS's prefix and directory: make -jN KERNELRELEASE=<k>, in
+    // <dkms_tree>/dkmsvars/0.1.0/build.
+    assert!(
+        log.contains(&format!("/dkms/dkmsvars/{}/build): make -j", r.version))
+            && log.contains(&format!(
+                "KERNELRELEASE={k61} -C /lib/modules/{k61}/build M="
+            )),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_module_with_its_own_dkms_conf_gets_each_kernels_make_patch_and_exclusion() {
+    let (k61, k612) = bookworm_pair();
+    let module = InitModule::new("ownconf", "ownconf", HELLO_C);
+    let src = module.dir.path().join("src");
+    // Kernel-dependent as real dkms.conf files are: a per-kernel MAKE, a
+    // patch for one kernel line, an exclusion by regex.
+    std::fs::write(
+        src.join("dkms.conf"),
+        format!(
+            r#"PACKAGE_NAME="ownconf"
+PACKAGE_VERSION="0.1.0"
+BUILT_MODULE_NAME[0]="$PACKAGE_NAME"
+DEST_MODULE_LOCATION[0]="/updates/dkms"
+MAKE[0]="make -C ${{kernel_source_dir}} M=${{dkms_tree}}/${{PACKAGE_NAME}}/${{PACKAGE_VERSION}}/build"
+MAKE[1]="make -C ${{kernel_source_dir}} M=${{dkms_tree}}/${{PACKAGE_NAME}}/${{PACKAGE_VERSION}}/build EXTRA_CFLAGS=-DKMF_NEW"
+MAKE_MATCH[1]="^6\.12\."
+PATCH[0]="old.patch"
+PATCH_MATCH[0]="^6\.1\."
+BUILD_EXCLUSIVE_KERNEL="^({}|{})$"
+"#,
+            regex_quote(k61.as_str()),
+            regex_quote(k612.as_str())
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(src.join("patches")).unwrap();
+    std::fs::write(
+        src.join("patches/old.patch"),
+        "--- a/Makefile\n+++ b/Makefile\n@@ -1 +1,2 @@\n obj-m := ownconf.o\n+ccflags-y += -DKMF_OLD\n",
+    )
+    .unwrap();
+    module.restamp(
+        "#include <linux/module.h>\n#if defined(KMF_NEW)\nMODULE_INFO(kmf, \"new\");\n#elif defined(KMF_OLD)\nMODULE_INFO(kmf, \"old\");\n#endif\n",
+    );
+    module.edit_manifest("[build]\n", "[build]\ndkms_conf = \"dkms.conf\"\n");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let run = build(&module, &out, &[&k61, &k612]).expect_ok();
+    for (k, want) in [(&k61, "old"), (&k612, "new")] {
+        let r = record(&run.records, k);
+        let BuildOutcome::Built { artifact } = &r.outcome else {
+            panic!("{k}: {:?}", r.outcome)
+        };
+        assert_eq!(
+            common::modinfo("kmf", &out.join(&artifact.path)),
+            want,
+            "{k}"
+        );
+    }
+    // A kernel the regex leaves out is skipped, as DKMS skips it.
+    let conf = std::fs::read_to_string(src.join("dkms.conf")).unwrap();
+    let conf = conf.replace(&format!("^({}|", regex_quote(k61.as_str())), "^(");
+    std::fs::write(src.join("dkms.conf"), conf).unwrap();
+    let run = build(&module, &out, &[&k61]).expect_ok();
+    let r = record(&run.records, &k61);
+    let BuildOutcome::Skipped { reason } = &r.outcome else {
+        panic!("{k61}: {:?}", r.outcome)
+    };
+    assert!(
+        reason.contains("BUILD_EXCLUSIVE_KERNEL") && reason.contains(k61.as_str()),
+        "{reason}"
+    );
+    assert!(!out
+        .join(format!("debian-12/amd64/{k61}/ownconf.ko.zst"))
+        .exists());
+}

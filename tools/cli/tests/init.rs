@@ -129,17 +129,39 @@ fn init_from_a_broken_dkms_conf_names_the_line_and_writes_nothing() {
 
     std::fs::write(
         tree.join("dkms.conf"),
-        MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"3.1-4\""),
+        MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"v3.1\""),
     )
     .unwrap();
     let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("version '3.1-4'"), "{}", text(&out));
+    assert!(text(&out).contains("version 'v3.1'"), "{}", text(&out));
     assert!(!tree.join("kmodfarm.toml").exists());
     assert_eq!(
         std::fs::read_dir(&tree).unwrap().count(),
         4,
         "no temp file left behind"
+    );
+}
+
+/// A version DKMS takes and rpm does not (lime-forensics' "1.9.1-5"):
+/// '-' becomes '.', said with the line.
+#[test]
+fn init_from_maps_a_version_with_a_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dkms_tree(dir.path());
+    std::fs::write(
+        tree.join("dkms.conf"),
+        MULTI_MODULE_CONF.replace("PACKAGE_VERSION=\"3.1.4\"", "PACKAGE_VERSION=\"3.1-4\""),
+    )
+    .unwrap();
+    let out = kmodfarm(dir.path(), &["init", "--from", "snapper-3.1.4"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let m = kmodfarm_model::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
+    assert_eq!(m.package.version, "3.1.4");
+    assert!(
+        text(&out).contains("line 3: PACKAGE_VERSION '3.1-4' became version '3.1.4'"),
+        "{}",
+        text(&out)
     );
 }
 
@@ -198,4 +220,75 @@ fn init_from_then_render_gives_back_an_equivalent_dkms_conf() {
         "the regex is added for DKMS < 3.0.11"
     );
     assert!(tree.join("kmodfarm.toml").exists());
+}
+
+/// A dkms.conf whose PACKAGE_NAME is no Debian package name (tp_smapi's):
+/// the commands that name DKMS's build directory follow the new name, or
+/// make would look in a directory DKMS never makes.
+#[test]
+fn init_from_a_renamed_package_keeps_make_in_dkmss_build_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tp_smapi-0.43");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(
+        tree.join("dkms.conf"),
+        r#"PACKAGE_NAME="tp_smapi"
+PACKAGE_VERSION="0.43"
+MAKE[0]="make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build HDAPS=1"
+BUILT_MODULE_NAME[0]="tp_smapi"
+DEST_MODULE_LOCATION[0]="/extra"
+"#,
+    )
+    .unwrap();
+    let out = kmodfarm(dir.path(), &["init", "--from", "tp_smapi-0.43"]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let m = kmodfarm_model::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
+    assert_eq!(m.package.name, "tp-smapi");
+    assert_eq!(
+        m.build.command.as_deref(),
+        Some("make -C ${kernel_source_dir} M=${dkms_tree}/${PACKAGE_NAME}/${PACKAGE_VERSION}/build HDAPS=1")
+    );
+    assert!(
+        all.contains("line 3: MAKE[0]'s path tp_smapi/0.43/build became"),
+        "{all}"
+    );
+    // Nothing here decides per kernel: the translation serves the builds.
+    assert_eq!(m.build.dkms_conf, None);
+}
+
+/// MAKE_MATCH and PATCH choose per kernel: the builds read the module's
+/// own dkms.conf, and the notes say so instead of "dropped".
+#[test]
+fn init_from_a_dkms_conf_with_make_match_and_patches_builds_from_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("acme-1.0");
+    std::fs::create_dir_all(tree.join("patches")).unwrap();
+    std::fs::write(
+        tree.join("dkms.conf"),
+        r#"PACKAGE_NAME="acme"
+PACKAGE_VERSION="1.0"
+BUILT_MODULE_NAME[0]="acme"
+DEST_MODULE_LOCATION[0]="/updates"
+MAKE[0]="make -C ${kernel_source_dir} M=${dkms_tree}/acme/1.0/build"
+MAKE[1]="make -C ${kernel_source_dir} M=${dkms_tree}/acme/1.0/build NEW=1"
+MAKE_MATCH[1]="^6\.12"
+PATCH[0]="old-api.patch"
+PATCH_MATCH[0]="^6\.1\."
+"#,
+    )
+    .unwrap();
+    let out = kmodfarm(dir.path(), &["init", "--from", "acme-1.0"]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let m = kmodfarm_model::Manifest::load(&tree.join("kmodfarm.toml")).unwrap();
+    assert_eq!(m.build.dkms_conf.as_deref(), Some("dkms.conf"));
+    assert!(
+        all.contains("dkms_conf = \"dkms.conf\": the file decides per kernel (MAKE_MATCH is set, PATCH is set)"),
+        "{all}"
+    );
+    assert!(
+        all.contains(r#"line 9: PATCH_MATCH[0]="^6\\.1\\." was dropped: kmodfarm's prebuilt builds read it from the module's dkms.conf"#),
+        "{all}"
+    );
 }

@@ -116,6 +116,16 @@ const CARRIED: &[&str] = &[
     "REMAKE_INITRD",
 ];
 
+/// Directives the builder reads from a module's own dkms.conf (`dkms_conf`).
+const PER_KERNEL_READ: &[&str] = &[
+    "MAKE",
+    "MAKE_MATCH",
+    "PATCH",
+    "PATCH_MATCH",
+    "BUILD_EXCLUSIVE_KERNEL",
+    "BUILD_EXCLUSIVE_ARCH",
+];
+
 /// Why a directive kmodfarm does not carry is dropped, and what follows.
 fn dropped_because(name: &str) -> &'static str {
     match name {
@@ -156,6 +166,10 @@ pub fn from_dkms_conf(
         line,
         message,
     };
+    let mut kernel_dependent: Vec<String> = Vec::new();
+    // Shell code in the file (a conditional, a loop, a command) may read
+    // the kernel's files ($kernel_source_dir/.config) that no probe has.
+    let mut shell_line: Option<usize> = None;
     let computed = match DkmsConf::parse(text) {
         Ok(mut conf) => match conf.computed_in_shell() {
             None => {
@@ -180,16 +194,34 @@ pub fn from_dkms_conf(
             let output = shell(text).map_err(&fail)?;
             let evaluation = eval::read_evaluation(&output).map_err(&fail)?;
             notes.push(format!("line {line}: dkms.conf computes values in shell (`{code}`): read as DKMS reads it, by bash (in a sandbox without network), with DKMS's variables ($kernelver…) kept as variables"));
-            if !evaluation.kernel_dependent.is_empty() {
-                let [old, new] = eval::PROBE_KERNELS;
-                notes.push(format!("{} depend(s) on $kernelver (the values for {old} and {new} differ): imported as bash gives them with $kernelver left a variable; a kernel that needs other values needs them in the manifest by hand (per-kernel evaluation is not done yet)", evaluation.kernel_dependent.join(", ")));
-            }
+            kernel_dependent = evaluation.kernel_dependent.clone();
+            shell_line = Some(line);
             DkmsConf::from_evaluation(text, &evaluation.values)
                 .map_err(|why| conf_error(line, why))?
         }
     };
 
     let at = |name: &'static str| conf.line_of(name).map(|l| (l, name));
+    // What only a per-kernel reading of the file gives: values computed
+    // from $kernelver, MAKE_MATCH, PATCH, a BUILD_EXCLUSIVE regex. Then
+    // kmodfarm's builds read the module's own dkms.conf for each kernel,
+    // as DKMS does, and the translation below serves the -dkms package.
+    let per_kernel: Vec<String> = kernel_dependent
+        .iter()
+        .map(|d| format!("{d} depends on $kernelver"))
+        .chain(
+            [
+                "MAKE_MATCH",
+                "PATCH",
+                "BUILD_EXCLUSIVE_KERNEL",
+                "BUILD_EXCLUSIVE_ARCH",
+            ]
+            .into_iter()
+            .filter(|d| conf.line_of(d).is_some())
+            .map(|d| format!("{d} is set")),
+        )
+        .chain(shell_line.map(|l| format!("shell code from line {l} may read the kernel's files")))
+        .collect();
     let at_index = |name: &str, i: usize| {
         conf.assignments
             .iter()
@@ -206,7 +238,19 @@ pub fn from_dkms_conf(
             })
     };
     let raw_name = required("PACKAGE_NAME")?;
-    let version = required("PACKAGE_VERSION")?;
+    let raw_version = required("PACKAGE_VERSION")?;
+    // DKMS takes any version; rpm refuses '-' in one and dpkg reads the
+    // last '-' as the start of the Debian revision (lime-forensics has
+    // "1.9.1-5"): '-' becomes '.', which sorts the same way.
+    let version = if raw_version.contains('-')
+        && crate::manifest::valid_version(&raw_version.replace('-', "."))
+    {
+        let version = raw_version.replace('-', ".");
+        notes.push(format!("line {}: PACKAGE_VERSION '{raw_version}' became version '{version}' (rpm refuses '-' in a version, dpkg reads it as the revision)", at("PACKAGE_VERSION").map_or(1, |a| a.0)));
+        version
+    } else {
+        raw_version.clone()
+    };
     let mut name = raw_name.to_ascii_lowercase().replace('_', "-");
     if !valid_package_name(&name) && valid_package_name(&format!("{name}-module")) {
         name = format!("{name}-module");
@@ -275,8 +319,22 @@ pub fn from_dkms_conf(
     let mut build = Toml { lines: Vec::new() };
     let make = conf.array("MAKE");
     let mut carried_make = false;
+    // The dkms tree's build directory is named by the package name: where
+    // the import renamed the package, a path the file spelt with the old
+    // name follows the new one (else make looks in a directory DKMS never
+    // makes).
+    let old_build_dir = format!("{raw_name}/{raw_version}/build");
+    let follow_rename = |command: &str, directive: &str, line: usize, notes: &mut Vec<String>| {
+        if (name != raw_name || version != raw_version) && command.contains(&old_build_dir) {
+            notes.push(format!("line {line}: {directive}'s path {old_build_dir} became ${{PACKAGE_NAME}}/${{PACKAGE_VERSION}}/build, the build directory of package {name} {version}"));
+            command.replace(&old_build_dir, "${PACKAGE_NAME}/${PACKAGE_VERSION}/build")
+        } else {
+            command.to_string()
+        }
+    };
     if let Some(command) = make.get(&0) {
         let line = at_index("MAKE", 0).unwrap_or(1);
+        let command = &follow_rename(command, "MAKE[0]", line, &mut notes);
         build.key("command", command, Some((line, "MAKE[0]")));
         carry(line, "MAKE[0]".into(), command);
         carried_make = true;
@@ -288,9 +346,19 @@ pub fn from_dkms_conf(
     ] {
         if let Some(v) = conf.scalar(directive) {
             let from = at(directive);
+            let v = &follow_rename(v, directive, from.map_or(1, |f| f.0), &mut notes);
             build.key(key, v, from);
             carry(from.map_or(1, |f| f.0), directive.into(), v);
         }
+    }
+    if !per_kernel.is_empty() {
+        build.key("dkms_conf", "dkms.conf", None);
+        let [old, new] = eval::PROBE_KERNELS;
+        let mut why = per_kernel.join(", ");
+        if !kernel_dependent.is_empty() {
+            why.push_str(&format!("; bash gives {old} and {new} different values"));
+        }
+        notes.push(format!("dkms_conf = \"dkms.conf\": the file decides per kernel ({why}), so `kmodfarm build` reads it for each kernel as DKMS does (bash, DKMS's variables, MAKE_MATCH, PATCH_MATCH, BUILD_EXCLUSIVE_*) instead of the translation below"));
     }
     let mut needs_commands: Vec<(String, &str)> = Vec::new();
     for directive in ["MAKE", "PRE_BUILD"] {
@@ -378,11 +446,15 @@ pub fn from_dkms_conf(
             Some(i) => format!("{}[{i}]", a.name),
             None => a.name.clone(),
         };
+        let because = if !per_kernel.is_empty() && PER_KERNEL_READ.contains(&a.name.as_str()) {
+            "kmodfarm's prebuilt builds read it from the module's dkms.conf (dkms_conf) for each kernel; the translation has no place for it"
+        } else {
+            dropped_because(&a.name)
+        };
         notes.push(format!(
-            "line {}: {shown}={} was dropped: {}",
+            "line {}: {shown}={} was dropped: {because}",
             a.line,
             crate::dkms_conf::quote(&a.value),
-            dropped_because(&a.name)
         ));
     }
     for (line, text) in &conf.other_lines {

@@ -133,6 +133,14 @@ pub struct BuildSpec {
     pub needs: Vec<KernelInput>,
     #[serde(default)]
     pub compression: Compression,
+    /// The module's own dkms.conf (a path in the source tree), read by
+    /// bash for each kernel as DKMS reads it: its MAKE/MAKE_MATCH,
+    /// PATCH/PATCH_MATCH, PRE_/POST_BUILD, BUILT_MODULE_* and
+    /// BUILD_EXCLUSIVE_KERNEL/ARCH then decide each prebuilt build, in
+    /// place of `command`/`pre_build`/`post_build`. `init --from` sets it
+    /// when the file's values depend on the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkms_conf: Option<String>,
 }
 
 impl BuildSpec {
@@ -509,6 +517,14 @@ impl Manifest {
             let first = script.split_whitespace().next().unwrap_or("");
             if !inside_tree(first) {
                 return c.err(build_span.clone(), format!("build script '{script}' must be a path inside the source tree (DKMS runs it from there)"));
+            }
+        }
+        if let Some(conf) = &build.dkms_conf {
+            if conf.is_empty() || !inside_tree(conf) {
+                return c.err(
+                    build_span.clone(),
+                    format!("dkms_conf '{conf}' must be a path inside the source tree"),
+                );
             }
         }
 
