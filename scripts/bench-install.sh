@@ -7,24 +7,25 @@
 # a repository published by the real `kmodfarm publish`, served on
 # 127.0.0.1) through the ignored test
 # `bench_install_prebuilt_against_dkms` in tools/install/tests/debian_host.rs.
-# Each repetition takes a fresh bwrap sandbox over the same Debian 12 root
-# for each route and times the one command (the release build that ships,
-# glibc 2.28), start to exit:
+# Each repetition takes a fresh bwrap sandbox over the same Debian 12 root,
+# made a customer's base system first (gcc, make, dkms and the headers
+# purged), for each route, and times the one command (the release build
+# that ships, glibc 2.28), start to exit:
 #
 #   prebuilt: kmodfarm-host install --kernel K --no-load
 #             (signed lookup file, download from 127.0.0.1, sha256,
 #             placement under /lib/modules/K/updates, depmod, modules-load.d)
 #   DKMS:     kmodfarm-host install --kernel K --no-load --enable-dkms
 #             (signed lookup file and index, apt-get update, apt-get install
-#             of gcc/make/dkms/headers, which are all installed already, the
-#             kmfdemo-dkms package from 127.0.0.1, DKMS's build and install)
+#             of gcc, make, dkms and linux-headers-K, the kmfdemo-dkms
+#             package from 127.0.0.1, DKMS's build and install)
 #
-# Not included: making the repository and the root, the sandbox's start-up,
-# and downloads from the archive: the root already has the kernel's headers
-# and the build tools. Included, on the DKMS side only: apt-get update's
-# requests to the machine's mirror (the lists are fresh, so these are small
-# "not modified" answers). Nothing is loaded into this machine's kernel
-# (--no-load on both routes).
+# Not included: making the repository and the root, the sandbox's start-up
+# and the purge. The archive's .debs come from the harness's apt cache
+# (bound at /var/cache/apt/archives; one untimed DKMS run fills it), so
+# apt unpacks without downloading; apt-get update still asks the machine's
+# mirror whether the lists changed (small "not modified" answers). Nothing
+# is loaded into this machine's kernel (--no-load on both routes).
 #
 # Usage: scripts/bench-install.sh [REPETITIONS]   (default 3)
 set -eu

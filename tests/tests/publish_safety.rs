@@ -583,7 +583,7 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_and_dnf_accept() {
 
     let mut outcomes = BTreeMap::new();
     let mut killed_repos = Vec::new();
-    for point in 0..50u32 {
+    for point in 0..54u32 {
         let repo = copy_of_base(&format!("killed-{point}"));
         let mut child = f
             .publish(&repo, &f.next)
@@ -591,7 +591,16 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_and_dnf_accept() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(full.mul_f64(f64::from(point) / 45.0));
+        // Points 0..=49 spread over the uninterrupted run's time; four
+        // more wait longer (up to 3x), so that on a loaded machine, where
+        // this publish may be slower than the timed one, some kills still
+        // come after it finished.
+        let at = if point <= 49 {
+            f64::from(point) / 49.0
+        } else {
+            1.0 + f64::from(point - 49) * 0.5
+        };
+        std::thread::sleep(full.mul_f64(at));
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
         let serial = check_repo(&repo, &keyring).unwrap_or_else(|e| {
@@ -629,7 +638,7 @@ fn a_publish_killed_at_fifty_points_leaves_a_repository_apt_and_dnf_accept() {
             0o644,
         )
         .unwrap();
-    for point in [1usize, 10, 20, 30, 49] {
+    for point in [1usize, 10, 20, 30, 45, 53] {
         let name = killed_repos[point]
             .file_name()
             .unwrap()

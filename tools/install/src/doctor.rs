@@ -16,7 +16,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::execute::{
-    dkms_installed, headers_installed, image_installed, module_file, system_map_is_real,
+    dkms_installed, headers_installed, image_installed, module_file, real_system_map,
 };
 use crate::host::Host;
 use crate::Session;
@@ -186,7 +186,7 @@ pub fn doctor(session: &Session<'_>) -> Report {
         if image
             && config.needs_system_map
             && file.as_ref().is_some_and(|f| f.contains("/updates/dkms/"))
-            && !system_map_is_real(host, &kernel).unwrap_or(true)
+            && real_system_map(host, &kernel).is_ok_and(|map| map.is_err())
         {
             problems.push(problem(
                 "headers-before-image",

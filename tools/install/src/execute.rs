@@ -226,11 +226,33 @@ pub fn headers_installed(host: &dyn Host, kernel: &str) -> bool {
         .is_file()
 }
 
-/// Whether `/boot/System.map-<k>` is a real symbol table, by the rule the
-/// package scripts use.
-pub fn system_map_is_real(host: &dyn Host, kernel: &str) -> Result<bool> {
-    let script = format!("{SYSTEM_MAP_RULE}\nsystem_map_is_real \"$1\"");
-    Ok(host.run(&["sh", "-c", &script, "sh", kernel])?.success)
+/// Kernel `kernel`'s real System.map by the package scripts' rule (the
+/// same shell, so both look in the same four places and refuse the same
+/// placeholders): `Ok(path)`, or `Err` with what is there instead and the
+/// command that installs the real map on this distribution.
+pub fn real_system_map(
+    host: &dyn Host,
+    kernel: &str,
+) -> Result<std::result::Result<String, String>> {
+    let script = format!(
+        "{SYSTEM_MAP_RULE}\n\
+         system_map_path \"$1\" && exit 0\n\
+         printf '%s; install it: %s\\n' \"$(system_map_problem \"$1\")\" \"$(system_map_install_command \"$1\")\"\n\
+         exit 1\n"
+    );
+    let ran = host.run(&["sh", "-c", &script, "sh", kernel])?;
+    let said = ran.stdout.trim().to_string();
+    if ran.success && !said.is_empty() {
+        Ok(Ok(said))
+    } else if !ran.success && !said.is_empty() {
+        Ok(Err(said))
+    } else {
+        Err(Error::Command {
+            command: format!("the System.map rule for {kernel}"),
+            status: ran.status,
+            stderr: ran.stderr,
+        })
+    }
 }
 
 fn check_image(host: &dyn Host, kernel: &str, system_map: bool) -> Result<()> {
@@ -239,10 +261,12 @@ fn check_image(host: &dyn Host, kernel: &str, system_map: bool) -> Result<()> {
             "kernel {kernel}: its image is not installed (no /boot/vmlinuz-{kernel}); a module built from headers installed before the image can crash the host: install the kernel image first, then rerun"
         )));
     }
-    if system_map && !system_map_is_real(host, kernel)? {
-        return Err(Error::Refused(format!(
-            "kernel {kernel}: /boot/System.map-{kernel} is missing or a placeholder, and this module needs the real symbol table to build; install the package that carries it, then rerun"
-        )));
+    if system_map {
+        if let Err(why) = real_system_map(host, kernel)? {
+            return Err(Error::Refused(format!(
+                "kernel {kernel}: this module needs the kernel's real System.map to build, and {why}; then rerun"
+            )));
+        }
     }
     Ok(())
 }

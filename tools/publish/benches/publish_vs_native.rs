@@ -4,9 +4,15 @@
 //! the -dkms ones, then adding 1 package of each to the 10,000-package
 //! repository (kmodfarm's incremental publish against `createrepo_c
 //! --update` and `apt-ftparchive` with its `--db` cache). Prints a table of
-//! seconds and ratios.
+//! seconds (medians) and ratios.
 //!
 //!     cargo bench -p kmodfarm-publish --bench publish_vs_native [-- 1 100 10000]
+//!
+//! Each size runs `$KMODFARM_BENCH_REPS` times (default 3), the tools in
+//! turn and in the opposite order every other time, into fresh
+//! directories; the table has the medians. One run alone is at the mercy
+//! of this machine's file system: right after tens of thousands of files
+//! are deleted, its discards slow whichever tool writes next by 3x.
 //!
 //! kmodfarm does the whole publish: read every .deb's control and every
 //! .rpm's header, copy them into the pool and the yum directory,
@@ -55,13 +61,27 @@ fn sh(script: &str) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn apt_ftparchive(dir: &Path, db: Option<&Path>) -> f64 {
-    let db = db.map_or(String::new(), |d| format!("--db {}", d.display()));
+/// `apt-ftparchive` over `dir`'s debs/, its lists written to `out` (not
+/// into `dir`, which kmodfarm reads as its packages folder).
+fn apt_ftparchive(dir: &Path, out: &Path, db: &Path) -> f64 {
     sh(&format!(
-        "cd {d} && mkdir -p out && apt-ftparchive {db} packages debs > out/Packages && \
-         gzip -9 -k -f out/Packages && xz -6 -k -f out/Packages && \
-         apt-ftparchive release out > out/Release",
-        d = dir.display()
+        "cd {d} && mkdir -p {o} && apt-ftparchive --db {db} packages debs > {o}/Packages && \
+         gzip -9 -k -f {o}/Packages && xz -6 -k -f {o}/Packages && \
+         apt-ftparchive release {o} > {o}/Release",
+        d = dir.display(),
+        o = out.display(),
+        db = db.display()
+    ))
+}
+
+/// `createrepo_c [--update]` over `rpms`, its repodata/ written to `out`.
+fn createrepo_c(rpms: &Path, out: &Path, update: bool) -> f64 {
+    std::fs::create_dir_all(out).unwrap();
+    sh(&format!(
+        "createrepo_c -q {} -o {} {}",
+        if update { "--update" } else { "" },
+        out.display(),
+        rpms.display()
     ))
 }
 
@@ -91,45 +111,110 @@ fn main() {
     if sizes.is_empty() {
         sizes = vec![1, 100, 10_000];
     }
+    let reps: usize = std::env::var("KMODFARM_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let mut add_rows = Vec::new();
     for n in sizes {
         let dir = work.path().join(format!("n{n}"));
         let (debs, rpms) = (dir.join("pk/debs"), dir.join("pk/rpms"));
         write_packages(&dir.join("pk"), 1..n, true);
         sh("sync");
-        // Before createrepo_c, which writes its repodata/ into rpms/.
-        let ours = kmodfarm_publish(&key, &dir.join("repo"), &dir.join("pk"));
-        let apt = apt_ftparchive(&dir.join("pk"), Some(&dir.join("ftparchive.db")));
-        let yum = sh(&format!("createrepo_c -q {}", rpms.display()));
+        let (mut ours, mut apt, mut yum) = (Vec::new(), Vec::new(), Vec::new());
+        for rep in 0..reps {
+            let repo = dir.join(format!("repo{rep}"));
+            let db = dir.join(format!("ftparchive{rep}.db"));
+            let apt_out = dir.join(format!("apt{rep}"));
+            let yum_out = dir.join(format!("yum{rep}"));
+            let mut run_ours = || ours.push(kmodfarm_publish(&key, &repo, &dir.join("pk")));
+            let mut run_native = || {
+                apt.push(apt_ftparchive(&dir.join("pk"), &apt_out, &db));
+                yum.push(createrepo_c(&rpms, &yum_out, false));
+            };
+            if rep % 2 == 0 {
+                run_ours();
+                run_native();
+            } else {
+                run_native();
+                run_ours();
+            }
+            eprintln!(
+                "publish_vs_native: {n} rep {rep}: kmodfarm {:.3} s, apt-ftparchive {:.3} s, createrepo_c {:.3} s",
+                ours[rep], apt[rep], yum[rep]
+            );
+        }
+        let (ours, apt, yum) = (median(ours), median(apt), median(yum));
         println!(
             "| {n} | {ours:.3} s | {apt:.3} s | {yum:.3} s | {:.1}× faster |",
             (apt + yum) / ours
         );
 
         if n >= 1_000 {
-            let new = dir.join("new");
-            std::fs::create_dir_all(&new).unwrap();
-            deb(&new, &kernel_name(n), "amd64");
-            std::fs::copy(
-                new.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n))),
-                debs.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(n))),
-            )
-            .unwrap();
-            rpm(&new, &kmod_name(n));
-            std::fs::copy(
-                new.join(format!("{}-1.0.0-1.x86_64.rpm", kmod_name(n))),
-                rpms.join(format!("{}-1.0.0-1.x86_64.rpm", kmod_name(n))),
-            )
-            .unwrap();
-            let ours = kmodfarm_publish(&key, &dir.join("repo"), &new);
-            let apt = apt_ftparchive(&dir.join("pk"), Some(&dir.join("ftparchive.db")));
-            let yum = sh(&format!("createrepo_c -q --update {}", rpms.display()));
-            println!();
-            println!("| add 1 to {n} | kmodfarm publish (incremental) | apt-ftparchive --db (cached) | createrepo_c --update | kmodfarm vs createrepo_c --update |");
-            println!("|---|---:|---:|---:|---:|");
-            println!(
-                "| | {ours:.3} s | {apt:.3} s | {yum:.3} s | {:.1}× faster |",
-                yum / ours
-            );
+            // Each rep adds one more package to repo0 (kmodfarm's) and to
+            // the directory createrepo_c and apt-ftparchive index again.
+            let (mut ours, mut apt, mut yum) = (Vec::new(), Vec::new(), Vec::new());
+            for rep in 0..reps {
+                let new = dir.join(format!("new{rep}"));
+                std::fs::create_dir_all(&new).unwrap();
+                let k = n + rep;
+                deb(&new, &kernel_name(k), "amd64");
+                std::fs::copy(
+                    new.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(k))),
+                    debs.join(format!("{}_1.0.0-1_amd64.deb", kernel_name(k))),
+                )
+                .unwrap();
+                rpm(&new, &kmod_name(k));
+                std::fs::copy(
+                    new.join(format!("{}-1.0.0-1.x86_64.rpm", kmod_name(k))),
+                    rpms.join(format!("{}-1.0.0-1.x86_64.rpm", kmod_name(k))),
+                )
+                .unwrap();
+                sh("sync");
+                let mut run_ours = || ours.push(kmodfarm_publish(&key, &dir.join("repo0"), &new));
+                let mut run_native = || {
+                    apt.push(apt_ftparchive(
+                        &dir.join("pk"),
+                        &dir.join("apt0"),
+                        &dir.join("ftparchive0.db"),
+                    ));
+                    yum.push(createrepo_c(&rpms, &dir.join("yum0"), true));
+                };
+                if rep % 2 == 0 {
+                    run_ours();
+                    run_native();
+                } else {
+                    run_native();
+                    run_ours();
+                }
+                eprintln!(
+                    "publish_vs_native: add 1 to {n} rep {rep}: kmodfarm {:.3} s, apt-ftparchive --db {:.3} s, createrepo_c --update {:.3} s",
+                    ours[rep], apt[rep], yum[rep]
+                );
+            }
+            add_rows.push((n, median(ours), median(apt), median(yum)));
         }
+    }
+    for (n, ours, apt, yum) in add_rows {
+        println!();
+        println!("| add 1 to {n} | kmodfarm publish (incremental) | apt-ftparchive --db (cached) | createrepo_c --update | kmodfarm vs createrepo_c --update |");
+        println!("|---|---:|---:|---:|---:|");
+        println!(
+            "| | {ours:.3} s | {apt:.3} s | {yum:.3} s | {:.1}× faster |",
+            yum / ours
+        );
+    }
+    println!();
+    println!("(medians of {reps} runs each)");
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2.0
     }
 }
