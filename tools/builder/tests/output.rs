@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::{bookworm_pair, InitModule, Run, HELLO_C};
-use kmodfarm_model::record::{BuildOutcome, BuildRecord};
+use kmodfarm_model::record::{Artifact, BuildOutcome, BuildRecord};
 use kmodfarm_model::KernelRelease;
 use kmodfarm_tests::kmodfarm_package;
 
@@ -30,6 +30,15 @@ fn record<'a>(records: &'a [BuildRecord], kernel: &KernelRelease) -> &'a BuildRe
         .iter()
         .find(|r| &r.kernel_release == kernel)
         .unwrap_or_else(|| panic!("no record for {kernel}: {records:#?}"))
+}
+
+/// The product of `kernel`'s build, which must have built.
+fn artifact<'a>(records: &'a [BuildRecord], kernel: &KernelRelease) -> &'a Artifact {
+    let r = record(records, kernel);
+    let BuildOutcome::Built { artifact } = &r.outcome else {
+        panic!("{kernel}: {:?}", r.outcome)
+    };
+    artifact
 }
 
 /// The record's log, read from the output, after checking it is where
@@ -56,9 +65,7 @@ fn a_hello_world_without_module_version_builds_for_6_1_and_6_12_and_packages() {
     assert_eq!(run.records.len(), 2, "{:#?}", run.records);
     for k in [&k61, &k612] {
         let r = record(&run.records, k);
-        let BuildOutcome::Built { artifact } = &r.outcome else {
-            panic!("{k}: {:?}", r.outcome)
-        };
+        let artifact = artifact(&run.records, k);
         assert_eq!(
             artifact.module_version, "",
             "no MODULE_VERSION: none recorded"
@@ -146,9 +153,7 @@ fn a_module_file_named_with_a_dash_and_a_version_of_its_own_builds() {
     let out = work.path().join("out");
     let run = build(&module, &out, &[&k61]).expect_ok();
     let r = record(&run.records, &k61);
-    let BuildOutcome::Built { artifact } = &r.outcome else {
-        panic!("{:?}", r.outcome)
-    };
+    let artifact = artifact(&run.records, &k61);
     assert_eq!(
         artifact.path,
         format!("debian-12/amd64/{k61}/foo-bar.ko.zst")
@@ -320,9 +325,7 @@ fn a_make_command_in_dkmss_own_variables_builds_in_dkmss_tree() {
     let out = work.path().join("out");
     let run = build(&module, &out, &[&k61]).expect_ok();
     let r = record(&run.records, &k61);
-    let BuildOutcome::Built { artifact } = &r.outcome else {
-        panic!("{:?}", r.outcome)
-    };
+    let artifact = artifact(&run.records, &k61);
     assert_eq!(
         common::modinfo("name", &out.join(&artifact.path)),
         "dkmsvars"
@@ -379,10 +382,7 @@ BUILD_EXCLUSIVE_KERNEL="^({}|{})$"
     let out = work.path().join("out");
     let run = build(&module, &out, &[&k61, &k612]).expect_ok();
     for (k, want) in [(&k61, "old"), (&k612, "new")] {
-        let r = record(&run.records, k);
-        let BuildOutcome::Built { artifact } = &r.outcome else {
-            panic!("{k}: {:?}", r.outcome)
-        };
+        let artifact = artifact(&run.records, k);
         assert_eq!(
             common::modinfo("kmf", &out.join(&artifact.path)),
             want,

@@ -297,25 +297,40 @@ impl<'a> Session<'a> {
         with_index: bool,
     ) -> Result<Facts> {
         let running = detect::running_kernel().is_ok_and(|k| k == kernel);
-        // The kernel hook stages the lookup's one module; a product of
-        // several modules takes the repository route, which places them all.
-        let staged = if use_staged && self.config.modules.len() <= 1 {
-            self.state.staged(kernel)?.map(|(entry, path)| {
-                let root = self
-                    .host
-                    .root()
-                    .to_string_lossy()
-                    .trim_end_matches('/')
-                    .to_string();
-                let host_path = path
-                    .to_string_lossy()
-                    .strip_prefix(&root)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| path.to_string_lossy().into_owned());
-                (entry, host_path)
-            })
+        // The kernel hook stages every module of the product; a staging
+        // that lacks one (a product that gained a module since) is not used.
+        let staged = if use_staged {
+            let root = self
+                .host
+                .root()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string();
+            let staged: Vec<(IndexEntry, String)> = self
+                .state
+                .staged(kernel)?
+                .into_iter()
+                .map(|(entry, path)| {
+                    let host_path = path
+                        .to_string_lossy()
+                        .strip_prefix(&root)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| path.to_string_lossy().into_owned());
+                    (entry, host_path)
+                })
+                .collect();
+            let complete = self
+                .config
+                .modules
+                .iter()
+                .all(|m| staged.iter().any(|(e, _)| e.module == *m));
+            if complete {
+                staged
+            } else {
+                Vec::new()
+            }
         } else {
-            None
+            Vec::new()
         };
         Ok(Facts {
             config: self.config.clone(),
@@ -366,7 +381,7 @@ impl<'a> Session<'a> {
         } else {
             DkmsChoice::No
         };
-        if facts.present.is_some() || facts.staged.is_some() {
+        if facts.present.is_some() || !facts.staged.is_empty() {
             return Ok(plan::plan(&facts, &Answer::Unknown, dkms));
         }
         let answer = self.look_up(kernel)?;
@@ -378,30 +393,61 @@ impl<'a> Session<'a> {
     }
 
     /// `stage` (kernel postinst hook): download and verify the prebuilt
-    /// module of `kernel` into the state directory. Never calls the package
-    /// manager (the hook runs inside it).
-    pub fn stage(&self, kernel: &str) -> Result<Option<PathBuf>> {
+    /// modules of `kernel` (every module of the product: the lookup file's
+    /// entry and, for a product of several, the others from index.json)
+    /// into the state directory; the staged files, or why nothing was
+    /// staged. Never calls the package manager (the hook runs inside it).
+    pub fn stage(&self, kernel: &str) -> Result<std::result::Result<Vec<PathBuf>, String>> {
         self.check_range(kernel)?;
         let Answer::Found(lookup) = self.look_up(kernel)? else {
-            return Ok(None);
+            return Ok(Err(format!(
+                "the repository has no prebuilt module for {kernel}"
+            )));
         };
-        let kmodfarm_model::record::KernelStatus::Prebuilt { entry } = lookup.status else {
-            return Ok(None);
+        let KernelStatus::Prebuilt { entry } = lookup.status else {
+            return Ok(Err(format!(
+                "the repository has no prebuilt module for {kernel}"
+            )));
         };
-        let url = fetch::join_url(&self.config.repo, &entry.path);
-        let data = self
-            .fetcher
-            .fetch(&url)?
-            .ok_or_else(|| Error::Missing { url: url.clone() })?;
-        verify::check_download(&url, &data, entry.size, &entry.sha256)?;
+        let others: Vec<IndexEntry> = if self.config.modules.len() > 1 {
+            self.index()?.map(|i| i.entries).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let entries = match plan::every_module(&self.config.modules, &entry, &others) {
+            Ok(entries) => entries,
+            Err(missing) => {
+                return Ok(Err(format!(
+                    "the repository has no prebuilt {} {} for {kernel}",
+                    missing.join(", "),
+                    entry.version
+                )))
+            }
+        };
         let dir = self.state.staged_dir(kernel);
-        let file = dir.join(entry.module_file_name());
-        state::write_atomic(&file, &data)?;
+        // What an earlier run staged stops counting before any file of this
+        // one replaces its files.
+        for old in [state::STAGED_ENTRIES, "entry.json"] {
+            state::remove_if_present(&dir.join(old))?;
+        }
+        let mut files = Vec::new();
+        for entry in &entries {
+            let url = fetch::join_url(&self.config.repo, &entry.path);
+            let data = self
+                .fetcher
+                .fetch(&url)?
+                .ok_or_else(|| Error::Missing { url: url.clone() })?;
+            verify::check_download(&url, &data, entry.size, &entry.sha256)?;
+            let file = dir.join(entry.module_file_name());
+            state::write_atomic(&file, &data)?;
+            files.push(file);
+        }
+        // Written last: a hook killed before this line staged nothing.
         state::write_atomic(
-            &dir.join("entry.json"),
-            &serde_json::to_vec_pretty(&entry).expect("entries serialize"),
+            &dir.join(state::STAGED_ENTRIES),
+            &serde_json::to_vec_pretty(&entries).expect("entries serialize"),
         )?;
-        Ok(Some(file))
+        Ok(Ok(files))
     }
 }
 

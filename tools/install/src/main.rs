@@ -241,8 +241,19 @@ fn run(cli: Cli) -> Result<u8, Error> {
         }
         Command::Stage { kernel } => {
             match session.stage(&kernel)? {
-                Some(file) => println!("{name}: staged the prebuilt module for {kernel} ({}); it is placed at the next boot or `kmodfarm-host ensure --kernel {kernel}`", file.display()),
-                None => println!("{name}: the repository has no prebuilt module for {kernel}; the boot unit will {}", if session.state.dkms_opted_in() { "build it with DKMS" } else { "report it (this host did not opt into DKMS)" }),
+                Ok(files) => {
+                    let files: Vec<String> =
+                        files.iter().map(|f| f.display().to_string()).collect();
+                    println!("{name}: staged the prebuilt module{} for {kernel} ({}); {} placed at the next boot or `kmodfarm-host ensure --kernel {kernel}`", if files.len() == 1 { "" } else { "s" }, files.join(", "), if files.len() == 1 { "it is" } else { "they are" });
+                }
+                Err(why) => println!(
+                    "{name}: {why}; the boot unit will {}",
+                    if session.state.dkms_opted_in() {
+                        "build it with DKMS"
+                    } else {
+                        "report it (this host did not opt into DKMS)"
+                    }
+                ),
             }
             Ok(0)
         }

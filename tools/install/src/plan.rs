@@ -114,8 +114,9 @@ pub struct Facts {
     pub no_load: bool,
     /// The module is already in place for this kernel, and how.
     pub present: Option<Route>,
-    /// What the kernel hook staged for this kernel.
-    pub staged: Option<(IndexEntry, String)>,
+    /// What the kernel hook staged for this kernel: every module of the
+    /// product (host path of each file), or nothing.
+    pub staged: Vec<(IndexEntry, String)>,
     /// The DKMS route from the repository's index, when the kernel's lookup
     /// file has none (or there is no lookup file).
     pub index_dkms: Option<DkmsRoute>,
@@ -275,17 +276,19 @@ pub fn plan(facts: &Facts, answer: &Answer, dkms: DkmsChoice) -> Plan {
         boot_steps(facts, &mut plan);
         return plan;
     }
-    if let Some((entry, path)) = &facts.staged {
+    if let Some((first, _)) = facts.staged.first() {
         plan.decision = Decision::Prebuilt {
-            version: entry.version.clone(),
+            version: first.version.clone(),
             route: Route::PrebuiltFile,
             from: "staged by the kernel hook".into(),
         };
-        plan.steps.push(Step::Verify {
-            path: path.clone(),
-            sha256: entry.sha256.clone(),
-        });
-        place_steps(facts, &[(entry.clone(), path.clone())], &mut plan);
+        for (entry, path) in &facts.staged {
+            plan.steps.push(Step::Verify {
+                path: path.clone(),
+                sha256: entry.sha256.clone(),
+            });
+        }
+        place_steps(facts, &facts.staged, &mut plan);
         return plan;
     }
     let (why, dkms_route) = match answer {
@@ -341,11 +344,25 @@ fn prebuilt_set<'a>(
     facts: &'a Facts,
     entry: &'a IndexEntry,
 ) -> Result<Vec<&'a IndexEntry>, Vec<String>> {
-    let modules = &facts.config.modules;
-    if facts.repo_source.is_some() || modules.len() <= 1 {
+    if facts.repo_source.is_some() {
+        // The package of `entry` carries every module of the product.
         return Ok(vec![entry]);
     }
-    let candidates = std::iter::once(entry).chain(facts.sibling_entries.iter().filter(|e| {
+    every_module(&facts.config.modules, entry, &facts.sibling_entries)
+}
+
+/// One prebuilt entry for each of `modules`: `entry` (what a lookup file
+/// names) and the entries of the same version and kernel among `others`
+/// (from index.json); or the modules that have none.
+pub fn every_module<'a>(
+    modules: &[String],
+    entry: &'a IndexEntry,
+    others: &'a [IndexEntry],
+) -> Result<Vec<&'a IndexEntry>, Vec<String>> {
+    if modules.len() <= 1 {
+        return Ok(vec![entry]);
+    }
+    let candidates = std::iter::once(entry).chain(others.iter().filter(|e| {
         e.version == entry.version
             && e.distro == entry.distro
             && e.arch == entry.arch
@@ -643,7 +660,7 @@ mod tests {
             repo_source: None,
             no_load: true,
             present: None,
-            staged: None,
+            staged: Vec::new(),
             index_dkms: None,
             sibling_entries: vec![entry("kmfsym_core"), entry("kmfsym_extra")],
             download_dir: format!("/var/lib/kmfsym/download/{KERNEL}"),
@@ -778,5 +795,68 @@ mod tests {
             "{plan:?}"
         );
         assert!(!plan.steps.iter().any(|s| matches!(s, Step::Place { .. })));
+    }
+
+    #[test]
+    fn what_the_kernel_hook_staged_is_checked_again_and_placed_without_the_network() {
+        let mut facts = facts();
+        facts.sibling_entries.clear();
+        facts.staged = ["kmfsym_core", "kmfsym_extra"]
+            .iter()
+            .map(|m| {
+                (
+                    entry(m),
+                    format!("/var/lib/kmfsym/staged/{KERNEL}/{m}.ko.zst"),
+                )
+            })
+            .collect();
+        let plan = plan(&facts, &Answer::Unknown, DkmsChoice::No);
+        assert!(
+            matches!(&plan.decision, Decision::Prebuilt { route: Route::PrebuiltFile, from, .. } if from == "staged by the kernel hook"),
+            "{plan:?}"
+        );
+        assert!(!plan
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::Download { .. })));
+        let verified: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Verify { path, .. } => Some(path.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            verified,
+            [
+                format!("/var/lib/kmfsym/staged/{KERNEL}/kmfsym_core.ko.zst"),
+                format!("/var/lib/kmfsym/staged/{KERNEL}/kmfsym_extra.ko.zst"),
+            ]
+        );
+        let placed = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Place { .. }))
+            .count();
+        assert_eq!(placed, 2, "{plan:?}");
+    }
+
+    #[test]
+    fn every_module_names_the_modules_without_an_entry_of_the_same_version() {
+        let modules = vec!["kmfsym_core".to_string(), "kmfsym_extra".to_string()];
+        let core = entry("kmfsym_core");
+        let both = [entry("kmfsym_core"), entry("kmfsym_extra")];
+        let found = every_module(&modules, &core, &both).unwrap();
+        assert_eq!(
+            found.iter().map(|e| e.module.as_str()).collect::<Vec<_>>(),
+            ["kmfsym_core", "kmfsym_extra"]
+        );
+        let mut older = entry("kmfsym_extra");
+        older.version = "2.3.0".into();
+        assert_eq!(
+            every_module(&modules, &core, &[older]).unwrap_err(),
+            ["kmfsym_extra"]
+        );
     }
 }

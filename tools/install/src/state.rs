@@ -131,19 +131,35 @@ impl State {
         Ok(records)
     }
 
-    /// Where the kernel hook leaves a verified module for `kernel`.
+    /// Where the kernel hook leaves the verified modules for `kernel`.
     pub fn staged_dir(&self, kernel: &str) -> PathBuf {
         self.dir.join("staged").join(kernel)
     }
 
-    /// The staged entry and file for `kernel`, if the hook staged one.
-    pub fn staged(&self, kernel: &str) -> Result<Option<(IndexEntry, PathBuf)>> {
+    /// What the kernel hook staged for `kernel`: every module's entry and
+    /// file, or nothing when one of the files is missing. `entries.json`
+    /// is written after the files, so it names only files that were
+    /// complete; `entry.json` is what earlier versions staged (one module).
+    pub fn staged(&self, kernel: &str) -> Result<Vec<(IndexEntry, PathBuf)>> {
         let dir = self.staged_dir(kernel);
-        let Some(entry) = read_json::<IndexEntry>(&dir.join("entry.json"))? else {
-            return Ok(None);
+        let entries = match read_json::<Vec<IndexEntry>>(&dir.join(STAGED_ENTRIES))? {
+            Some(entries) => entries,
+            None => read_json::<IndexEntry>(&dir.join("entry.json"))?
+                .into_iter()
+                .collect(),
         };
-        let file = dir.join(entry.module_file_name());
-        Ok(file.is_file().then_some((entry, file)))
+        let files: Vec<(IndexEntry, PathBuf)> = entries
+            .into_iter()
+            .map(|entry| {
+                let file = dir.join(entry.module_file_name());
+                (entry, file)
+            })
+            .collect();
+        Ok(if files.iter().all(|(_, f)| f.is_file()) {
+            files
+        } else {
+            Vec::new()
+        })
     }
 
     pub fn dkms_opt_in_path(&self) -> PathBuf {
@@ -179,6 +195,9 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 }
 
 /// Writes `path` whole or not at all (a temporary file renamed over it).
+/// The list of what the kernel hook staged, in [`State::staged_dir`].
+pub const STAGED_ENTRIES: &str = "entries.json";
+
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().expect("state paths have a parent");
     std::fs::create_dir_all(dir).map_err(Error::write(dir))?;

@@ -11,8 +11,7 @@ use std::process::Command;
 
 use common::build::highest_glibc;
 use common::world::world;
-use common::{configure, difference, exists, kmodfarm_host, listing};
-use kmodfarm_model::host::config_path;
+use common::{configure, difference, exists, kmodfarm_host, listing, write_config};
 use kmodfarm_tests::{fixtures, run_ok, Sandbox};
 
 /// Removes the compiler (and so DKMS and the headers, which depend on it;
@@ -329,13 +328,7 @@ fn a_module_needing_the_system_map_waits_for_the_real_one_in_any_of_its_places()
     let mut sandbox = Sandbox::new(&root.root).unwrap();
     let mut config = configure(&mut sandbox, &w.dkms_only_url, &w.key);
     config.needs_system_map = true;
-    sandbox
-        .write_file(
-            &config_path(&config.name),
-            config.to_toml().as_bytes(),
-            0o644,
-        )
-        .unwrap();
+    write_config(&sandbox, &config);
     let kernel = w.k612.as_str();
     let install = ["install", "--kernel", kernel, "--no-load", "--enable-dkms"];
     let before = listing(&sandbox, &[]);

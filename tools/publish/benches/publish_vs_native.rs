@@ -122,30 +122,24 @@ fn main() {
         let (debs, rpms) = (dir.join("pk/debs"), dir.join("pk/rpms"));
         write_packages(&dir.join("pk"), 1..n, true);
         sh("sync");
-        let (mut ours, mut apt, mut yum) = (Vec::new(), Vec::new(), Vec::new());
+        let mut times = Times::default();
         for rep in 0..reps {
             let repo = dir.join(format!("repo{rep}"));
             let db = dir.join(format!("ftparchive{rep}.db"));
-            let apt_out = dir.join(format!("apt{rep}"));
-            let yum_out = dir.join(format!("yum{rep}"));
-            let mut run_ours = || ours.push(kmodfarm_publish(&key, &repo, &dir.join("pk")));
-            let mut run_native = || {
-                apt.push(apt_ftparchive(&dir.join("pk"), &apt_out, &db));
-                yum.push(createrepo_c(&rpms, &yum_out, false));
-            };
-            if rep % 2 == 0 {
-                run_ours();
-                run_native();
-            } else {
-                run_native();
-                run_ours();
-            }
-            eprintln!(
-                "publish_vs_native: {n} rep {rep}: kmodfarm {:.3} s, apt-ftparchive {:.3} s, createrepo_c {:.3} s",
-                ours[rep], apt[rep], yum[rep]
+            let (apt_out, yum_out) = (dir.join(format!("apt{rep}")), dir.join(format!("yum{rep}")));
+            times.rep(
+                rep,
+                || kmodfarm_publish(&key, &repo, &dir.join("pk")),
+                || {
+                    (
+                        apt_ftparchive(&dir.join("pk"), &apt_out, &db),
+                        createrepo_c(&rpms, &yum_out, false),
+                    )
+                },
             );
+            eprintln!("publish_vs_native: {n} rep {rep}: {}", times.last());
         }
-        let (ours, apt, yum) = (median(ours), median(apt), median(yum));
+        let (ours, apt, yum) = times.medians();
         println!(
             "| {n} | {ours:.3} s | {apt:.3} s | {yum:.3} s | {:.1}× faster |",
             (apt + yum) / ours
@@ -154,7 +148,7 @@ fn main() {
         if n >= 1_000 {
             // Each rep adds one more package to repo0 (kmodfarm's) and to
             // the directory createrepo_c and apt-ftparchive index again.
-            let (mut ours, mut apt, mut yum) = (Vec::new(), Vec::new(), Vec::new());
+            let mut times = Times::default();
             for rep in 0..reps {
                 let new = dir.join(format!("new{rep}"));
                 std::fs::create_dir_all(&new).unwrap();
@@ -172,28 +166,27 @@ fn main() {
                 )
                 .unwrap();
                 sh("sync");
-                let mut run_ours = || ours.push(kmodfarm_publish(&key, &dir.join("repo0"), &new));
-                let mut run_native = || {
-                    apt.push(apt_ftparchive(
-                        &dir.join("pk"),
-                        &dir.join("apt0"),
-                        &dir.join("ftparchive0.db"),
-                    ));
-                    yum.push(createrepo_c(&rpms, &dir.join("yum0"), true));
-                };
-                if rep % 2 == 0 {
-                    run_ours();
-                    run_native();
-                } else {
-                    run_native();
-                    run_ours();
-                }
+                times.rep(
+                    rep,
+                    || kmodfarm_publish(&key, &dir.join("repo0"), &new),
+                    || {
+                        (
+                            apt_ftparchive(
+                                &dir.join("pk"),
+                                &dir.join("apt0"),
+                                &dir.join("ftparchive0.db"),
+                            ),
+                            createrepo_c(&rpms, &dir.join("yum0"), true),
+                        )
+                    },
+                );
                 eprintln!(
-                    "publish_vs_native: add 1 to {n} rep {rep}: kmodfarm {:.3} s, apt-ftparchive --db {:.3} s, createrepo_c --update {:.3} s",
-                    ours[rep], apt[rep], yum[rep]
+                    "publish_vs_native: add 1 to {n} rep {rep}: {}",
+                    times.last()
                 );
             }
-            add_rows.push((n, median(ours), median(apt), median(yum)));
+            let (ours, apt, yum) = times.medians();
+            add_rows.push((n, ours, apt, yum));
         }
     }
     for (n, ours, apt, yum) in add_rows {
@@ -207,6 +200,43 @@ fn main() {
     }
     println!();
     println!("(medians of {reps} runs each)");
+}
+
+/// Seconds of each run: kmodfarm, apt-ftparchive, createrepo_c.
+#[derive(Default)]
+struct Times {
+    ours: Vec<f64>,
+    apt: Vec<f64>,
+    yum: Vec<f64>,
+}
+
+impl Times {
+    /// One run of both sides; every other run the native tools go first,
+    /// so neither side always follows the other's writes.
+    fn rep(&mut self, rep: usize, ours: impl FnOnce() -> f64, native: impl FnOnce() -> (f64, f64)) {
+        let (o, (a, y)) = if rep % 2 == 0 {
+            let o = ours();
+            (o, native())
+        } else {
+            let n = native();
+            (ours(), n)
+        };
+        self.ours.push(o);
+        self.apt.push(a);
+        self.yum.push(y);
+    }
+
+    fn last(&self) -> String {
+        let at = self.ours.len() - 1;
+        format!(
+            "kmodfarm {:.3} s, apt-ftparchive {:.3} s, createrepo_c {:.3} s",
+            self.ours[at], self.apt[at], self.yum[at]
+        )
+    }
+
+    fn medians(self) -> (f64, f64, f64) {
+        (median(self.ours), median(self.apt), median(self.yum))
+    }
 }
 
 fn median(mut times: Vec<f64>) -> f64 {

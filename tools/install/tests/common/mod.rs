@@ -29,6 +29,12 @@ pub fn configure(sandbox: &mut Sandbox, repo: &str, key: &str) -> HostConfig {
     sandbox
         .write_file(&config.key, key.as_bytes(), 0o644)
         .unwrap();
+    write_config(sandbox, &config);
+    config
+}
+
+/// Writes `config` where install.sh puts the host's settings.
+pub fn write_config(sandbox: &Sandbox, config: &HostConfig) {
     sandbox
         .write_file(
             &config_path(&config.name),
@@ -36,7 +42,6 @@ pub fn configure(sandbox: &mut Sandbox, repo: &str, key: &str) -> HostConfig {
             0o644,
         )
         .unwrap();
-    config
 }
 
 /// `kmodfarm-host ARGS...` inside the sandbox.
