@@ -214,7 +214,7 @@ impl Times {
     /// One run of both sides; every other run the native tools go first,
     /// so neither side always follows the other's writes.
     fn rep(&mut self, rep: usize, ours: impl FnOnce() -> f64, native: impl FnOnce() -> (f64, f64)) {
-        let (o, (a, y)) = if rep % 2 == 0 {
+        let (o, (a, y)) = if rep.is_multiple_of(2) {
             let o = ours();
             (o, native())
         } else {
