@@ -153,6 +153,10 @@ pub fn run(ctx: &Context, args: Args) -> Result {
             ),
         }
     }
+    // The state of a large repository is tens of thousands of small
+    // strings, and the process ends next: freeing them one by one would
+    // be a measurable part of an incremental publish.
+    std::mem::forget(prepared);
     Ok(())
 }
 
