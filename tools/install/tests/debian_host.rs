@@ -592,8 +592,35 @@ fn kmodfarm_host_ships_as_real_deb_and_rpm_packages_in_the_repository() {
         })
         .collect();
     assert_eq!(distros, ["rhel-8", "rhel-9", "sles-15"], "{yum:?}");
+    // cargo-generate-rpm's .rpm is unsigned and hosts add the repository
+    // with gpgcheck=1: each yum repository holds one copy signed with the
+    // repository's key, the same header and payload as the package.
+    let db = tempfile::tempdir().unwrap();
+    let key = db.path().join("kmfdemo.asc");
+    std::fs::write(&key, &w.key).unwrap();
+    let rpm_db = || {
+        let mut cmd = Command::new("rpm");
+        cmd.arg("--dbpath").arg(db.path());
+        cmd
+    };
+    run_ok(rpm_db().arg("--import").arg(&key));
+    let content = |p: &Path| {
+        run_ok(
+            Command::new("rpm")
+                .arg("-qp")
+                .arg("--nosignature")
+                .args(["--qf", "%{NEVRA} %{SHA256HEADER} %{PAYLOADDIGEST}"])
+                .arg(p),
+        )
+    };
     for p in &yum {
-        assert_eq!(bytes(p), bytes(rpm), "{}", p.display());
+        assert_eq!(bytes(p), bytes(&yum[0]), "{}", p.display());
+        assert_eq!(content(p), content(rpm), "{}", p.display());
+        let checked = run_ok(rpm_db().arg("-K").arg(p));
+        assert!(
+            checked.trim_end().ends_with("digests signatures OK"),
+            "{checked}"
+        );
     }
 }
 

@@ -40,6 +40,9 @@ pub enum PublishError {
     /// An .rpm that cannot be read, or yum metadata that cannot be made.
     #[error(transparent)]
     Rpm(#[from] crate::rpm_md::Error),
+    /// An .rpm signed by another key, or one that cannot be signed.
+    #[error(transparent)]
+    RpmSign(#[from] crate::rpm_sign::RpmSignError),
     #[error(transparent)]
     Page(#[from] crate::page::PageError),
 }

@@ -76,9 +76,23 @@ impl RepoFs for Disk {
 /// Progress, for the binary's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Prepared { copied: usize, written: usize },
-    Committed { serial: u64 },
-    Pruned { removed: usize },
+    /// An unsigned input .rpm went into the repository as a copy signed by
+    /// the repository's key `key_id` (the input is left as it was).
+    SignedRpm {
+        from: PathBuf,
+        to: String,
+        key_id: String,
+    },
+    Prepared {
+        copied: usize,
+        written: usize,
+    },
+    Committed {
+        serial: u64,
+    },
+    Pruned {
+        removed: usize,
+    },
 }
 
 pub fn execute(plan: &Plan, fs: &mut dyn RepoFs, events: &mut dyn FnMut(Event)) -> Result<()> {
@@ -101,6 +115,15 @@ pub fn execute(plan: &Plan, fs: &mut dyn RepoFs, events: &mut dyn FnMut(Event)) 
         }
         let _ = fs.remove(&mark);
         return Err(e);
+    }
+    for c in &plan.copy {
+        if let Some(signed) = &c.signed {
+            events(Event::SignedRpm {
+                from: c.from.clone(),
+                to: c.to.clone(),
+                key_id: signed.key_id.clone(),
+            });
+        }
     }
     events(Event::Prepared {
         copied: plan.copy.len(),
@@ -168,17 +191,20 @@ fn prepare(plan: &Plan, fs: &mut dyn RepoFs, made: &mut Made) -> Result<()> {
         // until the indexes are renamed in, and a killed publish leaves it
         // unlisted, so the next one copies it again. One already there (a
         // damaged file that indexes do name) is replaced by rename.
+        // An unsigned .rpm's copy is its signed bytes, made by the plan.
+        let put = |fs: &mut dyn RepoFs, to: &Path| match &c.signed {
+            Some(signed) => fs.write(to, &signed.bytes),
+            None => fs.copy(&c.from, to),
+        };
         let to = repo.join(&c.to);
         if !to.exists() {
             made.files.push(to.clone());
-            fs.copy(&c.from, &to)
-                .map_err(PublishError::io("copy into the repository", &to))?;
+            put(fs, &to).map_err(PublishError::io("copy into the repository", &to))?;
             continue;
         }
         let tmp = new_name(&to);
         made.files.push(tmp.clone());
-        fs.copy(&c.from, &tmp)
-            .map_err(PublishError::io("copy into the repository", &to))?;
+        put(fs, &tmp).map_err(PublishError::io("copy into the repository", &to))?;
         made.files.push(to.clone());
         fs.rename(&tmp, &to)
             .map_err(PublishError::io("rename into place", &to))?;

@@ -14,6 +14,8 @@ use crate::debfile::read_control;
 use crate::error::{PublishError, Result};
 use crate::page::PageDistro;
 use crate::rpm_md::RpmPackage;
+use crate::rpm_sign::{self, RpmSignature};
+use crate::sign::SigningKey;
 
 /// The repository's targets, from the manifest and the distro files.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -106,6 +108,9 @@ pub struct RpmInput {
     pub package: RpmPackage,
     /// Target distros whose yum repository it goes into.
     pub distros: Vec<String>,
+    /// Unsigned (published signed with the repository's key) or signed by
+    /// that key already; one signed by another key is refused on reading.
+    pub signature: RpmSignature,
 }
 
 /// The build output: its records and where it is.
@@ -136,10 +141,12 @@ pub fn read_builds(dir: &Path) -> Result<Builds> {
 /// the manifest: its name must be the module's -dkms package or one of its
 /// prebuilt packages, and a prebuilt one must belong to one target distro.
 /// Anything else is an error: a packages directory holds packages only.
+/// An .rpm must be unsigned or signed by `key` (the repository's).
 pub fn read_packages(
     dir: &Path,
     targets: &Targets,
     builds: Option<&Builds>,
+    key: &SigningKey,
 ) -> Result<(Vec<DebInput>, Vec<RpmInput>)> {
     let mut files = Vec::new();
     collect_files(dir, &mut files)?;
@@ -149,7 +156,7 @@ pub fn read_packages(
     for path in files {
         match path.extension().and_then(|e| e.to_str()) {
             Some("deb") => debs.push(read_deb(&path, targets, builds)?),
-            Some("rpm") => rpms.push(read_rpm(&path, targets, builds)?),
+            Some("rpm") => rpms.push(read_rpm(&path, targets, builds, key)?),
             _ => {
                 return Err(PublishError::NotAPackage {
                     path,
@@ -220,12 +227,17 @@ fn read_deb(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<D
     })
 }
 
-fn read_rpm(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<RpmInput> {
+fn read_rpm(
+    path: &Path,
+    targets: &Targets,
+    builds: Option<&Builds>,
+    key: &SigningKey,
+) -> Result<RpmInput> {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let package = RpmPackage::read(path, &format!("Packages/{file_name}"))?;
+    let (package, bytes) = RpmPackage::read_with_bytes(path, &format!("Packages/{file_name}"))?;
     let module = &targets.module;
     let rpm_distros: Vec<&str> = targets.rpm.iter().map(|t| t.distro.as_str()).collect();
     let distros = if package.name == format!("{module}-dkms") || package.name == HOST_PACKAGE {
@@ -239,10 +251,13 @@ fn read_rpm(path: &Path, targets: &Targets, builds: Option<&Builds>) -> Result<R
             module: module.clone(),
         });
     };
+    // After the name check: another module's package is named as such.
+    let signature = rpm_sign::check(path, &bytes, key)?;
     Ok(RpmInput {
         source: path.to_path_buf(),
         package,
         distros,
+        signature,
     })
 }
 

@@ -8,6 +8,7 @@
 //!   other).
 //! - `index`: `index.json` and `prebuilt/<distro>/<arch>/<kernel>.json`.
 //! - `page`: the matrix page, `index.html`.
+//! - `rpm_sign`: the repository key's header signature on every .rpm.
 //! - `sign`: OpenPGP keys and signatures.
 //! - `serve`: a small static HTTP server for tests, demos and air-gapped
 //!   sites.
@@ -28,6 +29,7 @@ pub mod lists;
 pub mod page;
 pub mod plan;
 pub mod rpm_md;
+pub mod rpm_sign;
 pub mod serve;
 pub mod sign;
 pub mod state;
@@ -77,7 +79,7 @@ pub fn prepare(
         .map(inputs::read_builds)
         .transpose()?;
     let (debs, rpms) = match &request.packages {
-        Some(dir) => inputs::read_packages(dir, targets, builds.as_ref())?,
+        Some(dir) => inputs::read_packages(dir, targets, builds.as_ref(), key)?,
         None => (Vec::new(), Vec::new()),
     };
 

@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use kmodfarm_model::record::{
     dkms_package_name, prebuilt_package_name, BuildOutcome, Freshness, IndexEntry, KernelStatus,
@@ -21,7 +22,8 @@ use crate::index;
 use crate::inputs::{Builds, DebInput, RpmInput, Targets};
 use crate::lists::{Lists, Records};
 use crate::page::{self, PageOptions};
-use crate::rpm_md::{self, MetadataCompression, Repodata, RepodataOptions};
+use crate::rpm_md::{self, MetadataCompression, Repodata, RepodataOptions, RpmPackage};
+use crate::rpm_sign::{self, RpmSignature};
 use crate::sign::SigningKey;
 use crate::state::{
     digest_bytes, upstream, FileFact, Holds, Migrated, RepoState, StoredDeb, StoredKernel,
@@ -87,8 +89,36 @@ pub struct CopyIn {
     pub from: PathBuf,
     /// Relative to the repository root.
     pub to: String,
+    /// Of the file written at `to`.
     pub size: u64,
     pub sha256: String,
+    /// An unsigned .rpm: what is written is `from` signed by the
+    /// repository's key, not `from` itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed: Option<SignedCopy>,
+}
+
+/// The signed copy of an unsigned input .rpm, made by the plan.
+#[derive(Clone, Serialize)]
+pub struct SignedCopy {
+    /// The repository key's id, which signs it.
+    pub key_id: String,
+    /// The input's size and SHA-256 (the copy's are the [`CopyIn`]'s).
+    pub input_size: u64,
+    pub input_sha256: String,
+    #[serde(skip)]
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for SignedCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedCopy")
+            .field("key_id", &self.key_id)
+            .field("input_size", &self.input_size)
+            .field("input_sha256", &self.input_sha256)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,17 +248,93 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         let stored = StoredDeb::of(&input.package, input.codenames);
         records.add_deb(input.package);
         let pool = |d: &StoredDeb| vec![format!("deb/{}", d.filename)];
-        if intake.take(&mut state.debs, &mut held, stored, &input.source, pool)? {
+        if intake.take(
+            &mut state.debs,
+            &mut held,
+            stored,
+            &input.source,
+            None,
+            pool,
+        )? {
             unchanged += 1;
         }
     }
     let mut held = Held::of(&state.rpms);
     for input in rpms {
-        let stored = StoredRpm::of(&input.package, input.distros);
-        records.add_rpm(input.package);
         let yum = |r: &StoredRpm| rpm_pool_paths(targets, &r.distros, r.file_name()).collect();
-        if intake.take(&mut state.rpms, &mut held, stored, &input.source, yum)? {
-            unchanged += 1;
+        if input.signature == RpmSignature::Repository {
+            let stored = StoredRpm::of(&input.package, input.distros);
+            records.add_rpm(input.package);
+            if intake.take(&mut state.rpms, &mut held, stored, &input.source, None, yum)? {
+                unchanged += 1;
+            }
+            continue;
+        }
+        // Unsigned: the pool gets a copy signed by the repository's key.
+        let name = file_name_of(&input.package.href).to_string();
+        let input_fact = FileFact {
+            size: input.package.size,
+            sha256: digest_bytes(&input.package.sha256),
+        };
+        let held_at = held.0.get(&name).copied();
+        let signed_before = state.signed_rpms.get(&name) == Some(&input_fact);
+        if let Some(i) = held_at.filter(|_| signed_before) {
+            // This input's signed copy is in the repository: unless a copy
+            // is missing or damaged, nothing is signed or copied again.
+            let mut distros = state.rpms[i].distros.clone();
+            for d in &input.distros {
+                if !distros.contains(d) {
+                    distros.push(d.clone());
+                }
+            }
+            let all_intact = rpm_pool_paths(targets, &distros, &name)
+                .all(|p| pool_file_intact(repo, &p, &old_files));
+            if all_intact {
+                let stored = StoredRpm {
+                    distros: input.distros,
+                    ..state.rpms[i].clone()
+                };
+                intake.take(&mut state.rpms, &mut held, stored, &input.source, None, yum)?;
+                unchanged += 1;
+                continue;
+            }
+        }
+        let (package, signed) = sign_rpm(&input.package, &input.source, key, options.now)?;
+        let stored = StoredRpm::of(&package, input.distros.clone());
+        records.add_rpm(package);
+        state.signed_rpms.insert(name, input_fact);
+        let replaces =
+            held_at.filter(|&i| signed_before || state.rpms[i].sha256 == input.package.sha256);
+        match replaces {
+            // The same input, signed again (a copy went missing), or as an
+            // older kmodfarm published it, unsigned: the signed copy takes
+            // its place in every yum repository that holds it.
+            Some(i) => {
+                let mut distros = std::mem::take(&mut state.rpms[i].distros);
+                for d in stored.distros.iter() {
+                    if !distros.contains(d) {
+                        distros.push(d.clone());
+                    }
+                }
+                distros.sort();
+                state.rpms[i] = StoredRpm { distros, ..stored };
+                let r = &state.rpms[i];
+                for to in rpm_pool_paths(targets, &r.distros, r.file_name()) {
+                    let mut c = copy_in(&input.source, &to, r.size, &r.sha256);
+                    c.signed = Some(signed.clone());
+                    intake.copy.push(c);
+                }
+            }
+            None => {
+                intake.take(
+                    &mut state.rpms,
+                    &mut held,
+                    stored,
+                    &input.source,
+                    Some(&signed),
+                    yum,
+                )?;
+            }
         }
     }
     state.debs.sort_by(|a, b| a.filename.cmp(&b.filename));
@@ -322,6 +428,10 @@ pub fn plan(inputs: PlanInputs<'_>) -> Result<Plan> {
         let kept: BTreeSet<String> = state.versions().into_iter().take(keep.max(1)).collect();
         state.debs.retain(|d| kept.contains(upstream(&d.version)));
         state.rpms.retain(|r| kept.contains(&r.version));
+        let held: BTreeSet<&str> = state.rpms.iter().map(|r| r.file_name()).collect();
+        state
+            .signed_rpms
+            .retain(|name, _| held.contains(name.as_str()));
         state.kernels.retain(|k| kept.contains(&k.version));
         copy.retain(|c| {
             !c.to.starts_with("deb/pool/")
@@ -751,6 +861,7 @@ impl Intake<'_> {
         by_name: &mut Held,
         mut incoming: P,
         source: &Path,
+        signed: Option<&SignedCopy>,
         paths: impl Fn(&P) -> Vec<String>,
     ) -> Result<bool> {
         let index = match by_name.0.get(incoming.file_name()).copied() {
@@ -787,8 +898,9 @@ impl Intake<'_> {
         for to in paths(package) {
             if !pool_file_intact(self.repo, &to, self.old_files) {
                 intact = false;
-                self.copy
-                    .push(copy_in(source, &to, package.size(), package.sha256()));
+                let mut c = copy_in(source, &to, package.size(), package.sha256());
+                c.signed = signed.cloned();
+                self.copy.push(c);
             }
         }
         // Only a file the old state names can be intact: a new package
@@ -830,7 +942,40 @@ fn copy_in(from: &Path, to: &str, size: u64, sha256: &str) -> CopyIn {
         to: to.to_string(),
         size,
         sha256: sha256.to_string(),
+        signed: None,
     }
+}
+
+/// `kmfdemo-dkms-1.0.0-1.noarch.rpm` of `Packages/kmfdemo-dkms-1.0.0-1.noarch.rpm`.
+fn file_name_of(href: &str) -> &str {
+    href.rsplit_once('/').map_or(href, |(_, name)| name)
+}
+
+/// The unsigned input `input` (read from `source`) signed by `key` at
+/// `when`: the signed copy's metadata and bytes. The input is read again
+/// and must still be the file that was checked.
+fn sign_rpm(
+    input: &RpmPackage,
+    source: &Path,
+    key: &SigningKey,
+    when: u64,
+) -> Result<(RpmPackage, SignedCopy)> {
+    let bytes = std::fs::read(source).map_err(PublishError::io("read", source))?;
+    if hex::encode(Sha256::digest(&bytes)) != input.sha256 {
+        return Err(PublishError::Conflict {
+            path: source.to_path_buf(),
+            message: "the file changed while the publish read it; publish again".into(),
+        });
+    }
+    let signed = rpm_sign::sign(source, &bytes, key, when)?;
+    let package = RpmPackage::from_bytes(&signed, source, &input.href, input.file_time)?;
+    let copy = SignedCopy {
+        key_id: key.key_id(),
+        input_size: input.size,
+        input_sha256: input.sha256.clone(),
+        bytes: Arc::new(signed),
+    };
+    Ok((package, copy))
 }
 
 /// The file the state names is there with the size it recorded (a cheap

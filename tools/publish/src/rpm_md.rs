@@ -160,6 +160,11 @@ impl RpmPackage {
     /// Reads the package at `path`, to be published at `href` (relative to
     /// the repository directory).
     pub fn read(path: &Path, href: &str) -> Result<RpmPackage, Error> {
+        RpmPackage::read_with_bytes(path, href).map(|(package, _)| package)
+    }
+
+    /// [`RpmPackage::read`], and the file's bytes it read.
+    pub fn read_with_bytes(path: &Path, href: &str) -> Result<(RpmPackage, Vec<u8>), Error> {
         check_href(href)?;
         let read_err = |source| Error::Read {
             path: path.to_path_buf(),
@@ -172,7 +177,8 @@ impl RpmPackage {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        RpmPackage::from_bytes(&bytes, path, href, file_time)
+        let package = RpmPackage::from_bytes(&bytes, path, href, file_time)?;
+        Ok((package, bytes))
     }
 
     /// Like [`RpmPackage::read`], from the file's bytes; `path` only names

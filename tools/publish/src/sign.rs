@@ -192,6 +192,12 @@ impl SigningKey {
         hex::encode_upper(self.key.fingerprint().as_bytes())
     }
 
+    /// The primary key's id (the last 8 bytes of its fingerprint), 16
+    /// upper-case hex digits, as gpg and `rpm -K` name it.
+    pub fn key_id(&self) -> String {
+        hex::encode_upper(self.key.legacy_key_id().as_ref())
+    }
+
     /// The public key, ASCII-armored (`keys/<name>.asc`).
     pub fn public_key_armored(&self) -> Result<String> {
         self.public()

@@ -64,6 +64,12 @@ pub struct RepoState {
     /// The list buckets kept for the next publish (`.kmodfarm/chunks/<key>`).
     #[serde(default)]
     pub chunks: BTreeSet<String>,
+    /// The .rpm files this repository signed: file name → size and SHA-256
+    /// of the unsigned input its pool file was signed from ([`RepoState::rpms`]
+    /// has the pool file's). A later publish of the same input finds it
+    /// here and neither signs nor copies it again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signed_rpms: BTreeMap<String, FileFact>,
     /// The records of a format-1 state, read from it: not yet in record
     /// files.
     #[serde(skip)]

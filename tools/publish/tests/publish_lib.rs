@@ -250,7 +250,19 @@ fn the_unsigned_files_are_what_apt_dnf_and_the_installer_expect() {
         "packages_trixie",
         text(&repo, "deb/dists/trixie/main/binary-amd64/Packages")
     );
-    insta::assert_snapshot!("index_json", text(&repo, "index.json"));
+    // The -dkms rpm went in unsigned: the pool holds a copy signed by the
+    // repository's key (made for this test, so its digest is not fixed),
+    // and the index names that copy.
+    let pooled_rpm =
+        std::fs::read(repo.join("rpm/rhel-9/x86_64/Packages/kmfdemo-dkms-1.0.0-1.noarch.rpm"))
+            .unwrap();
+    let pooled_sha = hex::encode(Sha256::digest(&pooled_rpm));
+    let index_text = text(&repo, "index.json");
+    assert!(index_text.contains(&pooled_sha), "{index_text}");
+    insta::assert_snapshot!(
+        "index_json",
+        index_text.replace(&pooled_sha, "[sha256 of the signed .rpm in the pool]")
+    );
     insta::assert_snapshot!(
         "lookup_failed",
         text(&repo, "prebuilt/debian-12/amd64/6.12.57+deb12-amd64.json")
@@ -532,6 +544,85 @@ fn schema_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../schemas")
         .join(name)
+}
+
+/// The pkgid (sha256) primary.xml gives for each package of rhel-9's yum
+/// repository.
+fn primary_checksums(repo: &Path) -> Vec<String> {
+    let yum = repo.join("rpm/rhel-9/x86_64");
+    let repomd = std::fs::read_to_string(yum.join("repodata/repomd.xml")).unwrap();
+    let href = repomd
+        .split("href=\"")
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|href| href.ends_with("-primary.xml.gz"))
+        .unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(yum.join(href)).unwrap()),
+        &mut xml,
+    )
+    .unwrap();
+    xml.split("<checksum type=\"sha256\" pkgid=\"YES\">")
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap().to_string())
+        .collect()
+}
+
+/// The .rpm at `path` carries a header signature by `key` that verifies.
+fn signed_by(path: &Path, key: &SigningKey) -> bool {
+    let verifier =
+        rpm::signature::pgp::Verifier::from_asc(&key.public_key_armored().unwrap()).unwrap();
+    rpm::Package::open(path)
+        .unwrap()
+        .verify_signature(verifier)
+        .is_ok()
+}
+
+#[test]
+fn a_lost_signed_copy_and_an_unsigned_one_an_older_publish_left_are_signed_again() {
+    let s = Setup::new();
+    let input = tiny_rpm(&s.path("pk"), "kmfdemo-dkms", "1.0.0");
+    let input_bytes = std::fs::read(&input).unwrap();
+    let repo = s.path("repo");
+    let pool = repo.join("rpm/rhel-9/x86_64/Packages/kmfdemo-dkms-1.0.0-1.noarch.rpm");
+    let sha = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
+    s.publish("repo", Some("pk"), None, None, NOW);
+    let first = std::fs::read(&pool).unwrap();
+    assert!(signed_by(&pool, &s.key));
+    assert!(!signed_by(&input, &s.key), "the input was signed in place");
+    assert_eq!(primary_checksums(&repo), [sha(&first)]);
+
+    // The same input later: neither signed nor copied again.
+    let (copied, unchanged, _) = s.publish("repo", Some("pk"), None, None, NOW + 10);
+    assert_eq!((copied, unchanged), (0, 1));
+    assert_eq!(std::fs::read(&pool).unwrap(), first);
+
+    // The copy cut short: signed again, at this publish's time, and the
+    // metadata describes the new copy.
+    std::fs::write(&pool, &first[..first.len() / 2]).unwrap();
+    let (copied, _, _) = s.publish("repo", Some("pk"), None, None, NOW + 20);
+    assert_eq!(copied, 1);
+    let second = std::fs::read(&pool).unwrap();
+    assert_ne!(second, first, "the signature carries the publish's time");
+    assert!(signed_by(&pool, &s.key));
+    assert_eq!(primary_checksums(&repo), [sha(&second)]);
+
+    // A repository an older kmodfarm published: the unsigned input itself
+    // in the pool, its state row naming it, no record of signing.
+    std::fs::write(&pool, &input_bytes).unwrap();
+    let state_path = repo.join(".kmodfarm/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state["rpms"][0][6] = input_bytes.len().into();
+    state["rpms"][0][7] = sha(&input_bytes).into();
+    state.as_object_mut().unwrap().remove("signed_rpms");
+    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    let (copied, _, _) = s.publish("repo", Some("pk"), None, None, NOW + 30);
+    assert_eq!(copied, 1);
+    assert!(signed_by(&pool, &s.key));
+    let third = std::fs::read(&pool).unwrap();
+    assert_eq!(primary_checksums(&repo), [sha(&third)]);
+    assert_eq!(std::fs::read(&input).unwrap(), input_bytes);
 }
 
 #[test]

@@ -108,7 +108,15 @@ pub fn run(ctx: &Context, args: Args) -> Result {
                 plan.unchanged
             );
             for c in &plan.copy {
-                println!("  copy   {}", c.to);
+                match &c.signed {
+                    Some(signed) => println!(
+                        "  sign   {} (from {}, unsigned; key {})",
+                        c.to,
+                        c.from.display(),
+                        signed.key_id
+                    ),
+                    None => println!("  copy   {}", c.to),
+                }
             }
             for r in &plan.remove {
                 println!("  remove {r}");
@@ -117,10 +125,17 @@ pub fn run(ctx: &Context, args: Args) -> Result {
         return Ok(());
     }
     let mut removed = 0;
-    execute(plan, &mut Disk, &mut |event| {
-        if let Event::Pruned { removed: n } = event {
-            removed = n;
+    let mut signed = 0;
+    let json = args.json;
+    execute(plan, &mut Disk, &mut |event| match event {
+        Event::Pruned { removed: n } => removed = n,
+        Event::SignedRpm { from, to, key_id } => {
+            signed += 1;
+            if !json {
+                println!("signed {} with key {key_id} into {to}", from.display());
+            }
         }
+        _ => {}
     })?;
     if args.json {
         println!(
@@ -132,6 +147,7 @@ pub fn run(ctx: &Context, args: Args) -> Result {
                 "written": plan.write.len(),
                 "removed": removed,
                 "unchanged": plan.unchanged,
+                "signed_rpms": signed,
                 "fingerprint": key.fingerprint(),
             })
         );
