@@ -1,7 +1,8 @@
 #!/bin/sh
 # Benchmark (not a test): how long `kmodfarm-host install` takes on a host,
-# prebuilt route against DKMS route, for the same kernel (Debian 12's 6.12
-# kernel of the shared test root), in the same run.
+# prebuilt route against DKMS route, for the same kernel, in the same run:
+# each of Debian 12's two kernels of the shared test root in turn (6.1, whose
+# modules are plain .ko files, and 6.12, whose modules are xz-compressed).
 #
 # It drives the host tests' own set-up (tools/install/tests/common/world.rs:
 # a repository published by the real `kmodfarm publish`, served on
@@ -9,7 +10,8 @@
 # `bench_install_prebuilt_against_dkms` in tools/install/tests/debian_host.rs.
 # Each repetition takes a fresh bwrap sandbox over the same Debian 12 root,
 # made a customer's base system first (gcc, make, dkms and the headers
-# purged), for each route, and times the one command (the release build
+# purged; for 6.1, its kernel image installed, as 6.12's already is), for
+# each route, and times the one command (the release build
 # that ships, glibc 2.28), start to exit:
 #
 #   prebuilt: kmodfarm-host install --kernel K --no-load
