@@ -20,8 +20,6 @@ mod serve_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kmodfarm_publish::rpm_md::{repodata, RepodataOptions, RpmPackage};
-use kmodfarm_publish::sign::{Passphrase, SigningKey};
 use kmodfarm_tests::dnf::{said, Dnf, YumRepo};
 use kmodfarm_tests::{write_build_output, StandInBuild};
 use rpm_md_support::*;
@@ -117,18 +115,7 @@ fn rhel_base(root: &Path, key: &Key) {
     let href = "Packages/kmodfarm-test-rhel-base-1.0-1.x86_64.rpm";
     std::fs::create_dir_all(dir.join("Packages")).unwrap();
     pkg.write_file(dir.join(href)).unwrap();
-    let record = RpmPackage::read(&dir.join(href), href).unwrap();
-    let data = repodata(&[record], &RepodataOptions::from_env(Default::default())).unwrap();
-    for (path, bytes) in &data.files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-    let signing = SigningKey::load(&key.secret, &Passphrase::None).unwrap();
-    let sig = signing
-        .detached_armored(data.repomd(), 1_700_000_000)
-        .unwrap();
-    std::fs::write(dir.join("repodata/repomd.xml.asc"), sig).unwrap();
+    signed_yum_repo_of(&dir, href, &key.secret, 1_700_000_000);
 }
 
 /// The records `kmodfarm build` would have written beside the modules

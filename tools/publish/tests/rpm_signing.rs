@@ -173,22 +173,10 @@ fn without_time(mut primary: BTreeMap<String, Value>) -> BTreeMap<String, Value>
 /// with `key` (made with the publish's own library, as rpm_md_clients.rs
 /// makes its stand-in base repository).
 fn yum_repo_holding(dir: &Path, rpm: &Path, key: &Key) {
-    use kmodfarm_publish::rpm_md::{repodata, RepodataOptions, RpmPackage};
     let href = format!("Packages/{HOST_RPM}");
     std::fs::create_dir_all(dir.join("Packages")).unwrap();
     std::fs::copy(rpm, dir.join(&href)).unwrap();
-    let record = RpmPackage::read(&dir.join(&href), &href).unwrap();
-    let data = repodata(&[record], &RepodataOptions::from_env(Default::default())).unwrap();
-    for (path, bytes) in &data.files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-    let signing = SigningKey::load(&key.secret, &Passphrase::None).unwrap();
-    let sig = signing
-        .detached_armored(data.repomd(), 1_900_000_000)
-        .unwrap();
-    std::fs::write(dir.join("repodata/repomd.xml.asc"), sig).unwrap();
+    signed_yum_repo_of(dir, &href, &key.secret, 1_900_000_000);
 }
 
 #[test]

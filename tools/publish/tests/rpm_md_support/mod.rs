@@ -299,3 +299,21 @@ pub fn read_repo_with(repomd_bytes: &[u8], read: impl Fn(&str) -> Vec<u8>) -> Re
 }
 
 pub use kmodfarm_tests::run_ok as run;
+
+/// Makes `dir` a yum repository of the one package at `dir/<href>`, as a
+/// distribution's own would be: repodata by `rpm_md`, repomd.xml signed
+/// (detached, armored) by the secret key at `secret`, dated `when`.
+pub fn signed_yum_repo_of(dir: &Path, href: &str, secret: &Path, when: u64) {
+    use kmodfarm_publish::rpm_md::{repodata, RepodataOptions, RpmPackage};
+    use kmodfarm_publish::sign::{Passphrase, SigningKey};
+    let record = RpmPackage::read(&dir.join(href), href).unwrap();
+    let data = repodata(&[record], &RepodataOptions::from_env(Default::default())).unwrap();
+    for (path, bytes) in &data.files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let signing = SigningKey::load(secret, &Passphrase::None).unwrap();
+    let sig = signing.detached_armored(data.repomd(), when).unwrap();
+    std::fs::write(dir.join("repodata/repomd.xml.asc"), sig).unwrap();
+}
