@@ -65,3 +65,15 @@ pub use qemu::BootImage;
 pub use root::{apt_sources, DebianRoot, PreparedRoot};
 pub use sandbox::{Bind, Sandbox, SandboxBackend};
 pub use static_server::StaticServer;
+
+/// The median of benchmark timings (the mean of the middle two for an even
+/// count), for the benches and the ignored bench tests.
+pub fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2.0
+    }
+}

@@ -687,17 +687,6 @@ fn a_kernel_upgrade_on_a_host_opted_into_dkms_gets_the_module_from_dkms_at_boot(
     assert!(!problems(&json).iter().any(|(_, k)| k == upgrade), "{json}");
 }
 
-/// The median of `times`, in seconds.
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    let n = times.len();
-    if n % 2 == 1 {
-        times[n / 2]
-    } else {
-        (times[n / 2 - 1] + times[n / 2]) / 2.0
-    }
-}
-
 /// Not a test: the benchmark scripts/bench-install.sh runs (`--ignored`).
 /// `kmodfarm-host install` (the release build that ships) for the same
 /// kernel in fresh sandboxes over the same Debian 12 root made a customer's
@@ -771,7 +760,10 @@ fn bench_install_prebuilt_against_dkms() {
             println!("bench-install: {kernel} rep {rep} dkms {t:.3} s");
             dkms.push(t);
         }
-        let (p, d) = (median(prebuilt), median(dkms));
+        let (p, d) = (
+            kmodfarm_tests::median(prebuilt),
+            kmodfarm_tests::median(dkms),
+        );
         println!(
             "bench-install: median {kernel} ({reps} repetitions): prebuilt {p:.3} s, dkms {d:.3} s, ratio {:.1}x",
             d / p

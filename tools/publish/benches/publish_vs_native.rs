@@ -240,16 +240,10 @@ impl Times {
     }
 
     fn medians(self) -> (f64, f64, f64) {
-        (median(self.ours), median(self.apt), median(self.yum))
-    }
-}
-
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    let n = times.len();
-    if n % 2 == 1 {
-        times[n / 2]
-    } else {
-        (times[n / 2 - 1] + times[n / 2]) / 2.0
+        (
+            kmodfarm_tests::median(self.ours),
+            kmodfarm_tests::median(self.apt),
+            kmodfarm_tests::median(self.yum),
+        )
     }
 }
