@@ -399,15 +399,12 @@ impl<'a> Session<'a> {
     /// staged. Never calls the package manager (the hook runs inside it).
     pub fn stage(&self, kernel: &str) -> Result<std::result::Result<Vec<PathBuf>, String>> {
         self.check_range(kernel)?;
+        let none = format!("the repository has no prebuilt module for {kernel}");
         let Answer::Found(lookup) = self.look_up(kernel)? else {
-            return Ok(Err(format!(
-                "the repository has no prebuilt module for {kernel}"
-            )));
+            return Ok(Err(none));
         };
         let KernelStatus::Prebuilt { entry } = lookup.status else {
-            return Ok(Err(format!(
-                "the repository has no prebuilt module for {kernel}"
-            )));
+            return Ok(Err(none));
         };
         let others: Vec<IndexEntry> = if self.config.modules.len() > 1 {
             self.index()?.map(|i| i.entries).unwrap_or_default()
