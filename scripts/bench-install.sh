@@ -16,7 +16,8 @@
 #
 #   prebuilt: kmodfarm-host install --kernel K --no-load
 #             (signed lookup file, download from 127.0.0.1, sha256,
-#             placement under /lib/modules/K/updates, depmod, modules-load.d)
+#             placement under /lib/modules/K/updates, kmod's index by the
+#             quick update (README: "kmod's index, quickly"), modules-load.d)
 #   DKMS:     kmodfarm-host install --kernel K --no-load --enable-dkms
 #             (signed lookup file and index, apt-get update, apt-get install
 #             of gcc, make, dkms and linux-headers-K, the kmfdemo-dkms

@@ -11,15 +11,18 @@
 //!   checksums.
 //! - [`plan`]: what to do for one kernel, as data.
 //! - [`execute`]: doing it through a [`Host`].
+//! - [`depmod`], [`modindex`]: kmod's index after a module is placed.
 //! - [`state`]: what the host remembers under `/var/lib/<name>/`.
 //! - [`doctor`], [`uninstall`].
 
+pub mod depmod;
 pub mod detect;
 pub mod doctor;
 pub mod error;
 pub mod execute;
 pub mod fetch;
 pub mod host;
+pub mod modindex;
 pub mod plan;
 pub mod state;
 pub mod uninstall;
