@@ -71,6 +71,18 @@ pub enum Reindexed {
     Depmod { why: String },
 }
 
+impl Reindexed {
+    /// The line the install, the boot unit and `reindex` print.
+    pub fn describe(&self, kernel: &str) -> String {
+        match self {
+            Reindexed::Quick => format!("module index of {kernel} updated"),
+            Reindexed::Depmod { why } => {
+                format!("depmod -a {kernel} (the quick index update does not apply: {why})")
+            }
+        }
+    }
+}
+
 /// Brings kernel `kernel`'s index up to date after `added` (host paths
 /// under /lib/modules/<kernel>) were placed: the quick update, else
 /// `depmod -a`.

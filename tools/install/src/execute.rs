@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use crate::depmod::Reindexed;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::host::Host;
@@ -168,12 +167,9 @@ fn run_step(
             placed.push(dest);
             report.push(format!("placed {to}"));
         }
-        Step::Depmod { kernel } => match crate::depmod::reindex(host, kernel, placed)? {
-            Reindexed::Quick => report.push(format!("module index of {kernel} updated")),
-            Reindexed::Depmod { why } => report.push(format!(
-                "depmod -a {kernel} (the quick index update does not apply: {why})"
-            )),
-        },
+        Step::Depmod { kernel } => {
+            report.push(crate::depmod::reindex(host, kernel, placed)?.describe(kernel));
+        }
         Step::BootEntry { path, contents } => {
             write_atomic(&host.path(path), contents.as_bytes())?;
             report.push(format!("{path}: loads at boot"));

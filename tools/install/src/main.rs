@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use kmodfarm_install::plan::{Decision, DkmsChoice, Plan};
 use kmodfarm_install::{
-    detect, doctor, execute, fetch, load_config, only_module, uninstall, Error, HttpFetcher,
-    Session, SystemHost, EXIT_NO_MODULE,
+    depmod, detect, doctor, execute, fetch, load_config, only_module, uninstall, Error,
+    HttpFetcher, Session, SystemHost, EXIT_NO_MODULE,
 };
 
 #[derive(Parser)]
@@ -55,6 +55,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring kmod's index of KERNEL up to date after FILES were placed under /lib/modules/KERNEL (the prebuilt packages' scripts run this): the module appended exactly as depmod would write it when that can be shown, else `depmod -a`.
+    Reindex { kernel: String, files: Vec<PathBuf> },
     /// Remove everything installed for the module.
     Uninstall {
         /// Keep the kmodfarm-host package itself.
@@ -169,6 +171,14 @@ fn no_module_message(name: &str, kernel: &str, why: &str) {
 
 fn run(cli: Cli) -> Result<u8, Error> {
     let host = SystemHost::new();
+    // Not about one configured module: a package script runs it.
+    if let Command::Reindex { kernel, files } = &cli.command {
+        println!(
+            "{}",
+            depmod::reindex(&host, kernel, files)?.describe(kernel)
+        );
+        return Ok(0);
+    }
     let name = match &cli.module {
         Some(name) => name.clone(),
         None => only_module(&host)?,
@@ -310,6 +320,7 @@ fn run(cli: Cli) -> Result<u8, Error> {
             }
             Ok(if report.ok { 0 } else { 1 })
         }
+        Command::Reindex { .. } => unreachable!("answered before a module's settings are read"),
         Command::Uninstall {
             keep_program,
             dry_run,

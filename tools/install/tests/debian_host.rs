@@ -136,6 +136,14 @@ fn install_sh_installs_the_prebuilt_module_through_apt_on_a_host_without_a_compi
         said.contains("prebuilt 1.0.0, prebuilt (package)"),
         "{said}"
     );
+    // The package's postinst had kmodfarm-host (installed first by
+    // install.sh) append the module to kmod's index instead of running
+    // depmod -a; apt's log keeps what the script said.
+    let term = sandbox.read_file("/var/log/apt/term.log").unwrap();
+    assert!(
+        term.contains(&format!("module index of {kernel} updated")),
+        "{term}"
+    );
     let status = sandbox.run_ok(&[
         "dpkg-query",
         "-W",

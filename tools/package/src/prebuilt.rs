@@ -112,6 +112,7 @@ pub fn plan_prebuilt(
             conffile: false,
         })
         .collect();
+    let module_files: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     files.push(FileEntry {
         path: marker_path(&meta.name, k),
         mode: 0o644,
@@ -167,7 +168,7 @@ pub fn plan_prebuilt(
         conflicts: Vec::new(),
         files,
         directories,
-        scripts: scripts(format, &meta.name, k),
+        scripts: scripts(format, &meta.name, k, &module_files),
         source_date,
     })
 }
@@ -186,8 +187,18 @@ fn image_dependency(format: Format, distro: &Distro, kernel: &KernelRelease) -> 
     }
 }
 
-fn scripts(format: Format, name: &str, kernel: &str) -> Vec<Script> {
+/// `module_files`: where the package puts its modules. With kmodfarm-host
+/// on the host (install.sh installs it first), the postinst has it append
+/// them to kmod's index, which takes milliseconds where `depmod -a` reads
+/// every module of the kernel (seconds for xz-compressed ones); it runs
+/// depmod itself whenever appending cannot be shown to be exact.
+fn scripts(format: Format, name: &str, kernel: &str, module_files: &[String]) -> Vec<Script> {
     let vars = format!("kernel='{kernel}'\nmodule='{name}'\n");
+    let quoted_files = module_files
+        .iter()
+        .map(|f| format!("'{f}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let helper = format!("helper='{}'\n", dkms_helper(name));
     // A DKMS-built copy for this kernel would duplicate ours: remove it.
     let take_over = r#"
@@ -200,10 +211,15 @@ fn scripts(format: Format, name: &str, kernel: &str) -> Vec<Script> {
         done
     fi
     if [ -d "/lib/modules/$kernel" ]; then
-        depmod -a "$kernel"
+        if command -v kmodfarm-host >/dev/null 2>&1; then
+            kmodfarm-host reindex "$kernel" @FILES@ || depmod -a "$kernel"
+        else
+            depmod -a "$kernel"
+        fi
     fi
 "#
-    .trim_start_matches('\n');
+    .trim_start_matches('\n')
+    .replace("@FILES@", &quoted_files);
     // The marker is already gone with the package's files: DKMS may build
     // for this kernel again, and the DKMS package's helper does so.
     let hand_back = r#"
