@@ -65,8 +65,11 @@ impl Kmod {
 /// How the index was brought up to date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reindexed {
-    /// The quick update wrote the index (or found it current).
-    Quick,
+    /// The quick update appended the modules.
+    Appended,
+    /// The index already listed every module file (a package script ran
+    /// depmod or the quick update).
+    Current,
     /// `depmod -a` ran, because the quick update could not show it was exact.
     Depmod { why: String },
 }
@@ -75,7 +78,8 @@ impl Reindexed {
     /// The line the install, the boot unit and `reindex` print.
     pub fn describe(&self, kernel: &str) -> String {
         match self {
-            Reindexed::Quick => format!("module index of {kernel} updated"),
+            Reindexed::Appended => format!("module index of {kernel} updated"),
+            Reindexed::Current => format!("module index of {kernel} already current"),
             Reindexed::Depmod { why } => {
                 format!("depmod -a {kernel} (the quick index update does not apply: {why})")
             }
@@ -89,7 +93,8 @@ impl Reindexed {
 pub fn reindex(host: &dyn Host, kernel: &str, added: &[PathBuf]) -> Result<Reindexed> {
     let why = match Kmod::of_host(host) {
         Some(kmod) => match quick(host, kernel, added, &kmod)? {
-            Ok(()) => return Ok(Reindexed::Quick),
+            Ok(true) => return Ok(Reindexed::Appended),
+            Ok(false) => return Ok(Reindexed::Current),
             Err(why) => why,
         },
         None => "`kmod --version` did not say which kmod this is".to_string(),
@@ -98,8 +103,8 @@ pub fn reindex(host: &dyn Host, kernel: &str, added: &[PathBuf]) -> Result<Reind
     Ok(Reindexed::Depmod { why })
 }
 
-/// The text files depmod writes besides modules.dep, each with the header
-/// line it starts with (None: no header unless there are entries).
+/// The text files depmod writes besides modules.dep, and the line each
+/// starts with (modules.devname's only when it has entries).
 const ALIASES: &str = "modules.alias";
 const SOFTDEPS: &str = "modules.softdep";
 const WEAKDEPS: &str = "modules.weakdep";
@@ -109,16 +114,17 @@ const SOFTDEP_HEADER: &str = "# Soft dependencies extracted from modules themsel
 const WEAKDEP_HEADER: &str = "# Weak dependencies extracted from modules themselves.";
 const DEVNAME_HEADER: &str = "# Device nodes to trigger on-demand module loading.";
 
-/// The quick update: `Ok(Ok(()))` when the index now lists `added` exactly
-/// as depmod would have written it, `Ok(Err(why))` when it cannot be shown
-/// here (nothing was written), `Err` when a file could not be read or
-/// written.
+/// The quick update: `Ok(Ok(true))` when the index now lists `added`
+/// exactly as depmod would have written it, `Ok(Ok(false))` when nothing
+/// was added and the index is current, `Ok(Err(why))` when exactness
+/// cannot be shown here (nothing was written), `Err` when a file could not
+/// be read or written.
 pub fn quick(
     host: &dyn Host,
     kernel: &str,
     added: &[PathBuf],
     kmod: &Kmod,
-) -> Result<std::result::Result<(), String>> {
+) -> Result<std::result::Result<bool, String>> {
     let dir = host.path(&format!("/lib/modules/{kernel}"));
     if let Some(why) = configured(host)? {
         return Ok(Err(why));
@@ -192,7 +198,7 @@ pub fn quick(
     }
     let [new_path] = new_paths.as_slice() else {
         if new_paths.is_empty() {
-            return Ok(Ok(())); // current, and nothing to add
+            return Ok(Ok(false));
         }
         return Ok(Err(format!(
             "{} modules placed at once; depmod's order among them is its hash table's",
@@ -296,25 +302,17 @@ pub fn quick(
         let name = name.clone();
         move |l: &str| l.split(' ').nth(word) == Some(name.as_str())
     };
-    let softdeps = replace_entries(
-        &read(&dir.join(SOFTDEPS))?,
-        owner_is(1),
-        module
-            .softdeps
-            .iter()
-            .map(|v| format!("softdep {name} {v}")),
-    );
-    files.push((SOFTDEPS, with_header(Some(SOFTDEP_HEADER), &softdeps)));
+    let mut dependency_files = vec![(SOFTDEPS, SOFTDEP_HEADER, "softdep", &module.softdeps)];
     if kmod.version >= 33 {
-        let weakdeps = replace_entries(
-            &read(&dir.join(WEAKDEPS))?,
+        dependency_files.push((WEAKDEPS, WEAKDEP_HEADER, "weakdep", &module.weakdeps));
+    }
+    for (file, header, keyword, values) in dependency_files {
+        let lines = replace_entries(
+            &read(&dir.join(file))?,
             owner_is(1),
-            module
-                .weakdeps
-                .iter()
-                .map(|v| format!("weakdep {name} {v}")),
+            values.iter().map(|v| format!("{keyword} {name} {v}")),
         );
-        files.push((WEAKDEPS, with_header(Some(WEAKDEP_HEADER), &weakdeps)));
+        files.push((file, with_header(Some(header), &lines)));
     }
     let devnames = replace_entries(
         &read(&dir.join(DEVNAMES))?,
@@ -332,7 +330,7 @@ pub fn quick(
     for (file, bytes) in files {
         write_atomic(&dir.join(file), &bytes)?;
     }
-    Ok(Ok(()))
+    Ok(Ok(true))
 }
 
 /// Whether a depmod.d file holds anything but `search` lines (which only

@@ -206,7 +206,7 @@ fn appends_exactly(tree: &Tree) {
     // loop's aliases: a device name, a char and a block major.
     let placed = tree.place("loop", rel);
     let said = quick(&host, kernel, std::slice::from_ref(&placed), &kmod).unwrap();
-    assert_eq!(said, Ok(()), "the quick update did not apply");
+    assert_eq!(said, Ok(true), "the quick update did not apply");
     let ours = tree.index();
     let dep = String::from_utf8_lossy(&ours["modules.dep"]).into_owned();
     assert_eq!(dep.lines().last(), Some(format!("{rel}:").as_str()));
@@ -247,13 +247,13 @@ fn appends_exactly(tree: &Tree) {
         "{by_alias}"
     );
     // Current now: nothing more to do.
-    assert_eq!(quick(&host, kernel, &[], &kmod).unwrap(), Ok(()));
+    assert_eq!(quick(&host, kernel, &[], &kmod).unwrap(), Ok(false));
     tree.depmod();
     assert_same_index(&ours, &tree.index(), &format!("{kernel}: loop as kmfquick"));
 
     // An upgrade in place: cxl_acpi's aliases and soft dependency instead.
     let placed = tree.place("cxl_acpi", rel);
-    assert_eq!(quick(&host, kernel, &[placed], &kmod).unwrap(), Ok(()));
+    assert_eq!(quick(&host, kernel, &[placed], &kmod).unwrap(), Ok(true));
     let ours = tree.index();
     let softdeps = String::from_utf8_lossy(&ours["modules.softdep"]).into_owned();
     assert!(
@@ -360,7 +360,7 @@ fn what_cannot_be_shown_exact_is_left_to_depmod_and_nothing_is_written() {
     );
     // `search` alone does not change it (Ubuntu ships one).
     std::fs::write(&conf, "search updates ubuntu built-in\n").unwrap();
-    assert_eq!(quick(&host, kernel, &[placed], &kmod).unwrap(), Ok(()));
+    assert_eq!(quick(&host, kernel, &[placed], &kmod).unwrap(), Ok(true));
     let ours = tree.index();
     tree.sandbox.run_ok(&[
         "depmod",
