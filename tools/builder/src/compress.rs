@@ -56,5 +56,11 @@ mod tests {
         assert_eq!(&packed[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
         assert!(packed.len() < body.len());
         assert_eq!(zstd::decode_all(&packed[..]).unwrap(), body);
+        // kmod 34 (Debian 13) refuses a .ko.zst whose frame does not say
+        // its size ("Failed to determine decompression size").
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&packed).unwrap(),
+            Some(body.len() as u64)
+        );
     }
 }
