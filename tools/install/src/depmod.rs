@@ -251,23 +251,22 @@ pub fn quick(
     // The new line goes last, as the one module outside modules.order.
     let new_line = format!("{new_path}:");
     lines.push(&new_line);
-    let position: HashMap<String, u32> = lines
+    // A module's priority in the binary files is its line's number.
+    let names: Vec<String> = lines
+        .iter()
+        .map(|l| module_name(l.split(':').next().unwrap_or_default()))
+        .collect();
+    let position: HashMap<&str, u32> = names
         .iter()
         .enumerate()
-        .map(|(i, l)| {
-            (
-                module_name(l.split(':').next().unwrap_or_default()),
-                i as u32,
-            )
-        })
+        .map(|(i, name)| (name.as_str(), i as u32))
         .collect();
     let layout = Layout::of_kmod(kmod.version);
     let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
 
     let mut deps = Index::new();
-    for (i, line) in lines.iter().enumerate() {
-        let path = line.split(':').next().unwrap_or_default();
-        if deps.insert(&module_name(path), line, i as u32).is_err() {
+    for (i, (line, name)) in lines.iter().zip(&names).enumerate() {
+        if deps.insert(name, line, i as u32).is_err() {
             return Ok(Err(format!("modules.dep: {line:?} is not ASCII")));
         }
     }

@@ -205,17 +205,22 @@ fn write_children_first(node: &Node, out: &mut Vec<u8>) -> u32 {
 }
 
 fn write_node_first(node: &Node, out: &mut Vec<u8>, at: u32) {
+    // The children follow this node, one subtree after the other.
     let mut next = at + node.own_size();
-    let mut offsets = BTreeMap::new();
-    for (&ch, child) in &node.children {
-        offsets.insert(ch, next | child.flags());
+    let mut starts = Vec::with_capacity(node.children.len());
+    for child in node.children.values() {
+        starts.push(next);
         next += child.total_size();
     }
+    let offsets = node
+        .children
+        .iter()
+        .zip(&starts)
+        .map(|((&ch, child), &start)| (ch, start | child.flags()))
+        .collect();
     node.write_own(out, &offsets);
-    let mut next = at + node.own_size();
-    for child in node.children.values() {
-        write_node_first(child, out, next);
-        next += child.total_size();
+    for (child, start) in node.children.values().zip(starts) {
+        write_node_first(child, out, start);
     }
 }
 

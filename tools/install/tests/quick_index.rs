@@ -13,9 +13,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kmodfarm_builder::boot_test::read_module;
+use kmodfarm_builder::compress::compress;
 use kmodfarm_install::depmod::{quick, Kmod};
 use kmodfarm_install::host::Ran;
 use kmodfarm_install::Host;
+use kmodfarm_model::Compression;
 use kmodfarm_tests::{fixtures, PreparedRoot, Sandbox};
 
 /// A copy of one kernel's /lib/modules/<k> (hard links: the index files
@@ -113,57 +116,25 @@ impl Tree {
         self.sandbox.run_ok(&["depmod", "-b", GUEST, &self.kernel]);
     }
 
-    /// The kernel's own module `name`, uncompressed.
-    fn kernel_module(&self, name: &str) -> Vec<u8> {
+    /// Places a copy of the kernel's module `from` as `rel` (below the
+    /// kernel's directory), compressed by kmodfarm's own build step, as
+    /// kmodfarm ships modules.
+    fn place(&self, from: &str, rel: &str) -> PathBuf {
         let dep = std::fs::read_to_string(self.modules().join("modules.dep")).unwrap();
         let path = dep
             .lines()
             .filter_map(|l| l.split(':').next())
-            .find(|p| p.rsplit('/').next().unwrap().split('.').next() == Some(name))
-            .unwrap_or_else(|| panic!("{} has no module {name}", self.kernel));
-        let file = format!("{GUEST}/lib/modules/{}/{path}", self.kernel);
-        let plain = self.dir.path().join(format!("{name}.plain"));
-        self.sandbox.run_ok(&[
-            "sh",
-            "-c",
-            "{ xz -dc \"$1\" 2>/dev/null || cat \"$1\"; } > \"$2\"",
-            "sh",
-            &file,
-            &format!("{GUEST}/{name}.plain"),
-        ]);
-        let bytes = std::fs::read(&plain).unwrap();
-        std::fs::remove_file(&plain).unwrap();
-        assert!(bytes.starts_with(b"\x7fELF"), "{name} did not decompress");
-        bytes
-    }
-
-    /// Places a copy of the kernel's module `from` as `rel` (below the
-    /// kernel's directory), zstd-compressed as kmodfarm ships modules.
-    fn place(&self, from: &str, rel: &str) -> PathBuf {
+            .find(|p| p.rsplit('/').next().unwrap().split('.').next() == Some(from))
+            .unwrap_or_else(|| panic!("{} has no module {from}", self.kernel));
+        let plain = read_module(&self.modules().join(path)).unwrap();
+        let ko = self.dir.path().join(format!("{from}.ko"));
+        std::fs::write(&ko, plain).unwrap();
         let dest = self.modules().join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        let packed = zstd_compress(&self.kernel_module(from));
-        std::fs::write(&dest, packed).unwrap();
+        compress(&ko, &dest, Compression::Zst).unwrap();
+        std::fs::remove_file(ko).unwrap();
         dest
     }
-}
-
-/// From a file, so that the frame records the size: kmod 34 refuses a
-/// zstd module without it ("Failed to determine decompression size"), and
-/// kmodfarm's own compression writes it too.
-fn zstd_compress(data: &[u8]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let (plain, packed) = (dir.path().join("m.ko"), dir.path().join("m.ko.zst"));
-    std::fs::write(&plain, data).unwrap();
-    let status = Command::new("zstd")
-        .arg("-q")
-        .arg(&plain)
-        .arg("-o")
-        .arg(&packed)
-        .status()
-        .expect("zstd (scripts/test-deps.txt)");
-    assert!(status.success());
-    std::fs::read(packed).unwrap()
 }
 
 /// Gives `file` a time long before the index's, as dpkg gives the files it

@@ -201,7 +201,8 @@ fn scripts(format: Format, name: &str, kernel: &str, module_files: &[String]) ->
         .join(" ");
     let helper = format!("helper='{}'\n", dkms_helper(name));
     // A DKMS-built copy for this kernel would duplicate ours: remove it.
-    let take_over = r#"
+    let take_over = format!(
+        r#"
     if command -v dkms >/dev/null 2>&1; then
         for built in /var/lib/dkms/"$module"/*/"$kernel"; do
             [ -d "$built" ] || continue
@@ -212,14 +213,14 @@ fn scripts(format: Format, name: &str, kernel: &str, module_files: &[String]) ->
     fi
     if [ -d "/lib/modules/$kernel" ]; then
         if command -v kmodfarm-host >/dev/null 2>&1; then
-            kmodfarm-host reindex "$kernel" @FILES@ || depmod -a "$kernel"
+            kmodfarm-host reindex "$kernel" {quoted_files} || depmod -a "$kernel"
         else
             depmod -a "$kernel"
         fi
     fi
 "#
-    .trim_start_matches('\n')
-    .replace("@FILES@", &quoted_files);
+    );
+    let take_over = take_over.trim_start_matches('\n');
     // The marker is already gone with the package's files: DKMS may build
     // for this kernel again, and the DKMS package's helper does so.
     let hand_back = r#"
